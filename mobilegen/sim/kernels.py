@@ -1,0 +1,221 @@
+"""numpy kernels, one per plan kernel, executing the plan's resolved parameters.
+
+Activations are [1][h][w][c] numpy arrays in the tensor's own dtype. Integer kernels accumulate
+exactly: convolutions run as matmuls on float32 operands split along the reduction so that every
+partial sum stays below 2^24 (exact in float32 whatever order BLAS adds in), then sum the partial
+results in int64. Everything after the accumulator is int64 numpy on the numerics helpers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilegen.numerics import params as P
+from mobilegen.numerics.fixedpoint import mbqm
+from mobilegen.numerics.softmax import softmax_apply
+from mobilegen.plan import (
+    Activation,
+    Add,
+    Concat,
+    ConstantKernel,
+    Conv2D,
+    DepthwiseConv2D,
+    Dequantize,
+    FullyConnected,
+    Mean,
+    OutputStage,
+    Pad,
+    Pool2D,
+    Quantize,
+    Reshape,
+    Softmax,
+    Window,
+)
+
+_F32_EXACT = 1 << 24  # integers up to this magnitude are exact in float32
+
+# Offsets (x - zero point) of a quantized input never exceed the storage range width.
+_MAX_OFFSET = {"int8": 255, "uint8": 255}
+
+
+def _pad_window(x: np.ndarray, win: Window, value) -> np.ndarray:
+    """[h][w][c] padded so that every tap of every output position is in range."""
+    need_h = (win.out_h - 1) * win.stride_h + (win.k_h - 1) * win.dil_h + 1
+    need_w = (win.out_w - 1) * win.stride_w + (win.k_w - 1) * win.dil_w + 1
+    bottom = max(need_h - win.pad_top - win.in_h, 0)
+    right = max(need_w - win.pad_left - win.in_w, 0)
+    if win.pad_top == bottom == win.pad_left == right == 0:
+        return x
+    return np.pad(x, ((win.pad_top, bottom), (win.pad_left, right), (0, 0)), constant_values=value)
+
+
+def _taps(xp: np.ndarray, win: Window):
+    """Yield (ky, kx, view [oh][ow][c]) for every tap of the window over padded input xp."""
+    h_span = (win.out_h - 1) * win.stride_h + 1
+    w_span = (win.out_w - 1) * win.stride_w + 1
+    for ky in range(win.k_h):
+        y0 = ky * win.dil_h
+        for kx in range(win.k_w):
+            x0 = kx * win.dil_w
+            yield ky, kx, xp[y0 : y0 + h_span : win.stride_h, x0 : x0 + w_span : win.stride_w, :]
+
+
+def _im2col(xp: np.ndarray, win: Window) -> np.ndarray:
+    """[oh*ow][kh*kw*c], matching filters flattened from [out][kh][kw][in]."""
+    if win.k_h == win.k_w == win.stride_h == win.stride_w == 1:
+        return xp.reshape(-1, xp.shape[-1])
+    cols = np.stack([v for _, _, v in _taps(xp, win)], axis=2)  # [oh][ow][kh*kw][c]
+    return cols.reshape(win.out_h * win.out_w, -1)
+
+
+def _output(acc: np.ndarray, stage: OutputStage, dtype: str) -> np.ndarray:
+    if stage.quantized:
+        out = mbqm(acc, stage.multiplier, stage.shift) + stage.zero_point
+        return np.clip(out, stage.lo, stage.hi).astype(dtype)
+    return np.clip(acc.astype(np.float32), np.float32(stage.lo), np.float32(stage.hi)).astype(dtype)
+
+
+class ExactGemm:
+    """int matmul [m][k] x [k][n] -> int64, exact, via float32 BLAS in reduction chunks."""
+
+    def __init__(self, w: np.ndarray, max_offset: int):
+        self.w = w.astype(np.float32)
+        wmax = max(int(np.abs(w).max(initial=0)), 1)
+        self.chunk = max(_F32_EXACT // (wmax * max_offset), 1)
+
+    def __call__(self, cols: np.ndarray) -> np.ndarray:
+        k = self.w.shape[0]
+        if k <= self.chunk:
+            return (cols @ self.w).astype(np.int64)
+        acc = np.zeros((cols.shape[0], self.w.shape[1]), np.int64)
+        for s in range(0, k, self.chunk):
+            acc += (cols[:, s : s + self.chunk] @ self.w[s : s + self.chunk]).astype(np.int64)
+        return acc
+
+
+class ConvRunner:
+    def __init__(self, k: Conv2D, in_dtype: str):
+        self.k = k
+        wmat = k.weights.reshape(k.weights.shape[0], -1).T  # [kh*kw*in][out]
+        self.quantized = k.stage.quantized
+        if self.quantized:
+            self.gemm = ExactGemm(wmat, _MAX_OFFSET[in_dtype])
+        else:
+            self.wmat = wmat.astype(np.float64)
+
+    def __call__(self, x: np.ndarray, out_dtype: str) -> np.ndarray:
+        k, win = self.k, self.k.win
+        if self.quantized:
+            # Work on offsets so that padding is 0: out-of-bounds taps contribute nothing, as the
+            # reference kernels skip them.
+            xs = x[0].astype(np.float32) - np.float32(k.in_zp)
+            acc = self.gemm(_im2col(_pad_window(xs, win, 0), win)) + k.bias
+        else:
+            xs = x[0].astype(np.float64)
+            acc = _im2col(_pad_window(xs, win, 0), win) @ self.wmat + k.bias
+        return _output(acc, k.stage, out_dtype).reshape(1, win.out_h, win.out_w, win.out_c)
+
+
+def depthwise(k: DepthwiseConv2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
+    win = k.win
+    q = k.stage.quantized
+    xs = x[0].astype(np.int32) - k.in_zp if q else x[0].astype(np.float64)
+    if k.depth_multiplier > 1:  # output channel ic*dm + m reads input channel ic
+        xs = np.repeat(xs, k.depth_multiplier, axis=-1)
+    xp = _pad_window(xs, win, 0)
+    acc = np.zeros((win.out_h, win.out_w, win.out_c), np.int32 if q else np.float64)
+    for ky, kx, v in _taps(xp, win):
+        acc += v * k.weights[ky, kx]
+    acc = acc + k.bias
+    return _output(acc, k.stage, out_dtype).reshape(1, win.out_h, win.out_w, win.out_c)
+
+
+def fully_connected(k: FullyConnected, x: np.ndarray, out_dtype: str) -> np.ndarray:
+    xs = x.reshape(-1)
+    if k.stage.quantized:
+        acc = (xs.astype(np.int64) - k.in_zp) @ k.weights.T.astype(np.int64) + k.bias
+        out = P.fc_apply(acc, k.fc, k.stage.zero_point, k.stage.lo, k.stage.hi)
+        return out.astype(out_dtype)
+    acc = xs.astype(np.float64) @ k.weights.T.astype(np.float64) + k.bias
+    return _output(acc, k.stage, out_dtype)
+
+
+def pool(k: Pool2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
+    win = k.win
+    quantized = np.dtype(out_dtype).kind in "iu"
+    if k.kind == "max":
+        low = np.iinfo(np.int32).min if quantized else -np.inf
+        xp = _pad_window(x[0].astype(np.int32 if quantized else np.float32), win, low)
+        out = np.max(np.stack([v for _, _, v in _taps(xp, win)]), axis=0)
+        return np.clip(out, k.lo, k.hi).astype(out_dtype)[None]
+    xp = _pad_window(x[0].astype(np.int64 if quantized else np.float64), win, 0)
+    total = sum(v for _, _, v in _taps(xp, win))
+    ones = _pad_window(np.ones((win.in_h, win.in_w, 1), np.int64), win, 0)
+    count = sum(v for _, _, v in _taps(ones, win))  # in-bounds taps per output position
+    if quantized:
+        out = P.avg_pool_round(total, count)
+    else:
+        out = (total / count).astype(np.float32)
+    return np.clip(out, k.lo, k.hi).astype(out_dtype)[None]
+
+
+def mean(k: Mean, x: np.ndarray, out_dtype: str, out_shape) -> np.ndarray:
+    if k.q is not None:
+        total = x.astype(np.int64).sum(axis=(1, 2)).reshape(-1)
+        return P.mean_apply(total, k.q).astype(out_dtype).reshape(out_shape)
+    out = x.astype(np.float64).sum(axis=(1, 2)) / (k.h * k.w)
+    return out.astype(out_dtype).reshape(out_shape)
+
+
+def add(k: Add, a: np.ndarray, b: np.ndarray, out_dtype: str) -> np.ndarray:
+    if k.q is not None:
+        return P.add_apply(a, b, k.q).astype(out_dtype)
+    s = a.astype(np.float32) + b.astype(np.float32)
+    return np.clip(s, np.float32(k.lo), np.float32(k.hi)).astype(out_dtype)
+
+
+def softmax(k: Softmax, x: np.ndarray, out_dtype: str) -> np.ndarray:
+    if k.q is not None:
+        return softmax_apply(x, k.q).astype(out_dtype)
+    xs = x.astype(np.float64)
+    e = np.exp((xs - xs.max(axis=-1, keepdims=True)) * k.beta)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(out_dtype)
+
+
+def run_kernel(k, args: list[np.ndarray], out_dtype: str, out_shape, cache: dict) -> np.ndarray:
+    """Execute kernel `k` on its input arrays."""
+    if isinstance(k, Conv2D):
+        runner = cache.get(id(k))
+        if runner is None:
+            runner = cache[id(k)] = ConvRunner(k, args[0].dtype.name)
+        return runner(args[0], out_dtype)
+    if isinstance(k, DepthwiseConv2D):
+        return depthwise(k, args[0], out_dtype)
+    if isinstance(k, FullyConnected):
+        return fully_connected(k, args[0], out_dtype).reshape(out_shape)
+    if isinstance(k, Pool2D):
+        return pool(k, args[0], out_dtype)
+    if isinstance(k, Mean):
+        return mean(k, args[0], out_dtype, out_shape)
+    if isinstance(k, Add):
+        return add(k, args[0], args[1], out_dtype)
+    if isinstance(k, Pad):
+        return np.pad(args[0], k.paddings, constant_values=k.value).astype(out_dtype)
+    if isinstance(k, Concat):
+        parts = [a if q is None else P.concat_apply(a, q) for a, q in zip(args, k.requant)]
+        return np.concatenate(parts, axis=k.axis).astype(out_dtype)
+    if isinstance(k, Softmax):
+        return softmax(k, args[0], out_dtype)
+    if isinstance(k, Quantize):
+        return P.quantize_apply(args[0], k.q).astype(out_dtype)
+    if isinstance(k, Dequantize):
+        return (k.scale * (args[0].astype(np.float64) - k.zero_point)).astype(out_dtype)
+    if isinstance(k, Reshape):
+        return args[0].reshape(k.shape)
+    if isinstance(k, Activation):
+        if k.q is not None:
+            return P.relu_apply(args[0], k.q).astype(out_dtype)
+        return np.clip(args[0], np.float32(k.lo), np.float32(k.hi)).astype(out_dtype)
+    if isinstance(k, ConstantKernel):
+        return k.value
+    raise TypeError(f"no simulator kernel for {k.name}")
