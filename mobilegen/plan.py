@@ -23,6 +23,8 @@ from mobilegen.errors import ModelValidationError, UnsupportedOpError
 from mobilegen.ir.graph import Graph, Op, Tensor
 from mobilegen.ir.verify import QRANGE, verify_graph
 from mobilegen.numerics import params as P
+from mobilegen.numerics.softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE
+from mobilegen.numerics.softmax import softmax_params
 
 SUPPORTED_OPS = (
     "CONV_2D",
@@ -175,9 +177,11 @@ class Softmax(Kernel):
 
 @dataclass
 class Quantize(Kernel):
-    """float -> q, or q -> q requantization."""
+    """float -> q with the output's scale and zero point, or q -> q through `requant`."""
 
-    q: Any
+    scale: float
+    zero_point: int
+    requant: Any = None  # numerics.params.RequantizeParams for an 8-bit input
 
 
 @dataclass
@@ -280,6 +284,13 @@ class _Lowering:
     def fail(self, op: Op, msg: str):
         raise ModelValidationError(f"{op.describe()}: {msg}")
 
+    def derive(self, op: Op, fn, *args):
+        """Run a numerics parameter derivation; what LiteRT's Prepare rejects becomes a located error."""
+        try:
+            return fn(*args)
+        except ValueError as e:
+            self.fail(op, str(e))
+
     def expect_rank(self, op: Op, t: Tensor, rank: int, role: str) -> None:
         if len(t.shape) != rank:
             self.fail(op, f"{role} {t.describe()} has rank {len(t.shape)}; expected {rank}")
@@ -308,11 +319,11 @@ class _Lowering:
             raise UnsupportedOpError(f"{op.describe()}: fused activation {a} is not supported; supported: {', '.join(ACTIVATIONS)}")
         return a
 
-    def stage(self, op: Op, out: Tensor, quantized: bool, multiplier=None, shift=None) -> OutputStage:
+    def stage(self, op: Op, out: Tensor, quantized: bool) -> OutputStage:
         a = self.act(op)
         if quantized:
-            lo, hi = P.activation_range(a, out.quant.s, out.quant.zp, out.dtype)
-            return OutputStage(True, lo, hi, multiplier, shift, out.quant.zp)
+            lo, hi = self.derive(op, P.activation_range, a, out.quant.s, out.quant.zp, out.dtype)
+            return OutputStage(True, lo, hi, zero_point=out.quant.zp)
         lo, hi = {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": (0.0, 6.0)}[a]
         return OutputStage(False, lo, hi)
 
@@ -329,7 +340,7 @@ class _Lowering:
         ow, pl = _same_or_valid(o["padding"], iw, k_w, sw, dw, op)
         return Window(ih, iw, ic, oh, ow, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl)
 
-    def bias(self, op: Op, n: int, out_c: int, quantized: bool) -> np.ndarray:
+    def bias(self, op: Op, out_c: int, quantized: bool) -> np.ndarray:
         if len(op.inputs) < 3 or op.inputs[2] == -1:
             return np.zeros(out_c, np.int32 if quantized else np.float32)
         b = self.const(op, op.inputs[2], "bias")
@@ -369,23 +380,34 @@ class _Lowering:
         win = self.window(op, x, kh, kw, oc)
         self.expect_shape(op, y, (1, win.out_h, win.out_w, oc))
         q = self.quantized(op, x, y)
-        b = self.bias(op, 2, oc, q)
+        b = self.bias(op, oc, q)
         if not q:
             return Conv2D(op.index, (x.index,), y.index, win, w.astype(np.float32), b, 0, self.stage(op, y, False))
-        wq = self.weight_quant(op, wt, oc, axis=0)
-        M, e = P.conv_multipliers(x.quant.s, wq, y.quant.s, x.dtype)
-        wz = self.weight_zp(op, wt, x)
-        return Conv2D(
-            op.index, (x.index,), y.index, win, w.astype(np.int32) - wz, b, x.quant.zp, self.stage(op, y, True, M, e)
+        cp = self.conv_quant(op, x, wt, y, oc, axis=0)
+        return Conv2D(op.index, (x.index,), y.index, win, w.astype(np.int32) + cp.weights_offset, b, x.quant.zp, self.conv_stage(cp))
+
+    def conv_quant(self, op: Op, x: Tensor, wt: Tensor, y: Tensor, oc: int, axis: int):
+        scales = self.weight_scales(op, wt, oc, axis)
+        bias = self.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        bias_scale = bias.quant.s if bias is not None and bias.quant is not None else None
+        return self.derive(
+            op, P.conv_params, x.quant.s, x.quant.zp, scales, self.weight_zp(op, wt, x),
+            y.quant.s, y.quant.zp, self.act(op), x.dtype, oc, bias_scale,
         )
 
-    def weight_quant(self, op: Op, wt: Tensor, oc: int, axis: int) -> np.ndarray:
-        """Per-output-channel weight scales [oc] (a per-tensor scale is broadcast)."""
+    @staticmethod
+    def conv_stage(cp) -> OutputStage:
+        return OutputStage(
+            True, cp.act_min, cp.act_max, np.asarray(cp.multipliers, np.int64), np.asarray(cp.shifts, np.int64), cp.output_offset
+        )
+
+    def weight_scales(self, op: Op, wt: Tensor, oc: int, axis: int) -> np.ndarray:
+        """Weight scales: one (per-tensor) or one per output channel along `axis`."""
         if wt.quant is None:
             self.fail(op, f"weights {wt.describe()} have no quantization parameters")
         s = wt.quant.scale
         if s.size == 1:
-            return np.full(oc, s[0], np.float32)
+            return s
         if wt.quant.axis != axis or s.size != oc:
             self.fail(op, f"weights {wt.describe()} are quantized along dimension {wt.quant.axis} "
                           f"with {s.size} scales; expected dimension {axis} with {oc}")
@@ -407,15 +429,13 @@ class _Lowering:
         win = self.window(op, x, kh, kw, oc)
         self.expect_shape(op, y, (1, win.out_h, win.out_w, oc))
         q = self.quantized(op, x, y)
-        b = self.bias(op, 2, oc, q)
+        b = self.bias(op, oc, q)
         w3 = w.reshape(kh, kw, oc)
         if not q:
             return DepthwiseConv2D(op.index, (x.index,), y.index, win, dm, w3.astype(np.float32), b, 0, self.stage(op, y, False))
-        wq = self.weight_quant(op, wt, oc, axis=3)
-        M, e = P.conv_multipliers(x.quant.s, wq, y.quant.s, x.dtype)
-        wz = self.weight_zp(op, wt, x)
+        cp = self.conv_quant(op, x, wt, y, oc, axis=3)
         return DepthwiseConv2D(
-            op.index, (x.index,), y.index, win, dm, w3.astype(np.int32) - wz, b, x.quant.zp, self.stage(op, y, True, M, e)
+            op.index, (x.index,), y.index, win, dm, w3.astype(np.int32) + cp.weights_offset, b, x.quant.zp, self.conv_stage(cp)
         )
 
     def op_fully_connected(self, op: Op) -> Kernel:
@@ -432,14 +452,16 @@ class _Lowering:
         if y.size != oc:
             self.fail(op, f"output {y.describe()} holds {y.size} values; expected {oc}")
         q = self.quantized(op, x, y)
-        b = self.bias(op, 2, oc, q)
+        b = self.bias(op, oc, q)
         if not q:
             return FullyConnected(op.index, (x.index,), y.index, w.astype(np.float32), b, 0, self.stage(op, y, False))
-        wq = self.weight_quant(op, wt, oc, axis=0)
-        fc = P.fc_params(x.quant.s, wq, y.quant.s, x.dtype)
-        st = self.stage(op, y, True)
-        wz = self.weight_zp(op, wt, x)
-        return FullyConnected(op.index, (x.index,), y.index, w.astype(np.int32) - wz, b, x.quant.zp, st, fc)
+        scales = self.weight_scales(op, wt, oc, axis=0)
+        fc = self.derive(
+            op, P.fc_params, x.quant.s, x.quant.zp, scales, self.weight_zp(op, wt, x),
+            y.quant.s, y.quant.zp, self.act(op), x.dtype, oc,
+        )
+        st = OutputStage(True, fc.act_min, fc.act_max, zero_point=fc.output_offset)
+        return FullyConnected(op.index, (x.index,), y.index, w.astype(np.int32) + fc.weights_offset, b, x.quant.zp, st, fc)
 
     def _pool(self, op: Op, kind: str) -> Kernel:
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
@@ -468,7 +490,7 @@ class _Lowering:
         want = (1, 1, 1, c) if op.options.get("keep_dims") else (1, c)
         self.expect_shape(op, y, want)
         q = self.quantized(op, x, y)
-        mp = P.mean_params(x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, h * w, y.dtype) if q else None
+        mp = self.derive(op, P.mean_params, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, h * w, y.dtype) if q else None
         return Mean(op.index, (x.index,), y.index, h, w, c, mp)
 
     def op_reshape(self, op: Op) -> Kernel:
@@ -489,10 +511,10 @@ class _Lowering:
         q = self.quantized(op, x, y)
         sp = None
         if q:
-            try:
-                sp = P.softmax_params(x.quant.s, beta, x.dtype, y.dtype, y.quant.s, y.quant.zp)
-            except ValueError as e:
-                self.fail(op, f"input {x.describe()}: {e}")
+            lo = QRANGE[y.dtype][0]
+            if y.quant.s != SOFTMAX_OUTPUT_SCALE or y.quant.zp != lo:
+                self.fail(op, f"output {y.describe()} has scale {y.quant.s} zero point {y.quant.zp}; expected 1/256 and {lo}")
+            sp = self.derive(op, softmax_params, x.quant.s, beta, x.dtype, y.dtype)
         return Softmax(op.index, (x.index,), y.index, beta, sp)
 
     def op_quantize(self, op: Op) -> Kernel:
@@ -500,12 +522,12 @@ class _Lowering:
         if x.shape != y.shape or y.dtype not in ("int8", "uint8") or y.quant is None or y.quant.per_channel:
             self.fail(op, f"output {y.describe()} must be per-tensor int8/uint8 with the input's shape")
         if x.dtype == "float32":
-            qp = P.quantize_params(y.quant.s, y.quant.zp, y.dtype)
-        elif x.dtype in ("int8", "uint8"):
-            qp = P.requantize_params(x.quant.s, x.quant.zp, x.dtype, y.quant.s, y.quant.zp, y.dtype)
+            qp = None
+        elif x.dtype in ("int8", "uint8") and x.quant is not None and not x.quant.per_channel:
+            qp = self.derive(op, P.requantize_params, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, y.dtype)
         else:
             raise UnsupportedOpError(f"{op.describe()}: QUANTIZE from {x.dtype}")
-        return Quantize(op.index, (x.index,), y.index, qp)
+        return Quantize(op.index, (x.index,), y.index, y.quant.s, y.quant.zp, qp)
 
     def op_dequantize(self, op: Op) -> Kernel:
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
@@ -543,7 +565,11 @@ class _Lowering:
             raise UnsupportedOpError(f"{op.describe()}: ADD with a constant operand is not supported")
         q = self.quantized(op, a, b, y)
         st = self.stage(op, y, q)
-        ap = P.add_params(a.quant.s, a.quant.zp, b.quant.s, b.quant.zp, y.quant.s, y.quant.zp, y.dtype) if q else None
+        ap = None
+        if q:
+            ap = self.derive(
+                op, P.add_params, a.quant.s, a.quant.zp, b.quant.s, b.quant.zp, y.quant.s, y.quant.zp, self.act(op), y.dtype
+            )
         return Add(op.index, (a.index, b.index), y.index, ap, st.lo, st.hi)
 
     def op_pad(self, op: Op) -> Kernel:
@@ -576,7 +602,13 @@ class _Lowering:
         if self.act(op) != "NONE":
             raise UnsupportedOpError(f"{op.describe()}: fused activation on CONCATENATION is not supported")
         q = self.quantized(op, *xs, y)
-        rq = [P.concat_input_params(x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, y.dtype) if q else None for x in xs]
+        # int8 inputs must share the output's quantization (LiteRT checks); legacy uint8 inputs
+        # are rescaled in float as ConcatenationWithScaling does.
+        rq: list = [None] * len(xs)
+        if q and y.dtype == "int8":
+            self.derive(op, P.check_concat_int8, [(x.quant.s, x.quant.zp) for x in xs], y.quant.s, y.quant.zp)
+        elif q:
+            rq = [None if (x.quant.s, x.quant.zp) == (y.quant.s, y.quant.zp) else (x.quant.s, x.quant.zp, y.quant.s, y.quant.zp) for x in xs]
         return Concat(op.index, tuple(x.index for x in xs), y.index, axis, rq)
 
     def _relu(self, op: Op, kind: str) -> Kernel:
@@ -585,7 +617,7 @@ class _Lowering:
             self.fail(op, f"output {y.describe()} must have the input's shape {list(x.shape)}")
         q = self.quantized(op, x, y)
         if q:
-            rp = P.relu_params(kind, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, y.dtype)
+            rp = self.derive(op, P.relu_params, kind, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, y.dtype)
             return Activation(op.index, (x.index,), y.index, kind, rp)
         return Activation(op.index, (x.index,), y.index, kind, None, 0.0, 6.0 if kind == "RELU6" else np.inf)
 

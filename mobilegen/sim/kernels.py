@@ -134,8 +134,7 @@ def fully_connected(k: FullyConnected, x: np.ndarray, out_dtype: str) -> np.ndar
     xs = x.reshape(-1)
     if k.stage.quantized:
         acc = (xs.astype(np.int64) - k.in_zp) @ k.weights.T.astype(np.int64) + k.bias
-        out = P.fc_apply(acc, k.fc, k.stage.zero_point, k.stage.lo, k.stage.hi)
-        return out.astype(out_dtype)
+        return P.fc_output(acc, k.fc).astype(out_dtype)
     acc = xs.astype(np.float64) @ k.weights.T.astype(np.float64) + k.bias
     return _output(acc, k.stage, out_dtype)
 
@@ -153,7 +152,7 @@ def pool(k: Pool2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
     ones = _pad_window(np.ones((win.in_h, win.in_w, 1), np.int64), win, 0)
     count = sum(v for _, _, v in _taps(ones, win))  # in-bounds taps per output position
     if quantized:
-        out = P.avg_pool_round(total, count)
+        out = P.average_pool_divide(total, count)
     else:
         out = (total / count).astype(np.float32)
     return np.clip(out, k.lo, k.hi).astype(out_dtype)[None]
@@ -162,14 +161,14 @@ def pool(k: Pool2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
 def mean(k: Mean, x: np.ndarray, out_dtype: str, out_shape) -> np.ndarray:
     if k.q is not None:
         total = x.astype(np.int64).sum(axis=(1, 2)).reshape(-1)
-        return P.mean_apply(total, k.q).astype(out_dtype).reshape(out_shape)
+        return P.mean_from_sums(total, k.q).astype(out_dtype).reshape(out_shape)
     out = x.astype(np.float64).sum(axis=(1, 2)) / (k.h * k.w)
     return out.astype(out_dtype).reshape(out_shape)
 
 
 def add(k: Add, a: np.ndarray, b: np.ndarray, out_dtype: str) -> np.ndarray:
     if k.q is not None:
-        return P.add_apply(a, b, k.q).astype(out_dtype)
+        return P.add_quantized(a, b, k.q).astype(out_dtype)
     s = a.astype(np.float32) + b.astype(np.float32)
     return np.clip(s, np.float32(k.lo), np.float32(k.hi)).astype(out_dtype)
 
@@ -202,19 +201,21 @@ def run_kernel(k, args: list[np.ndarray], out_dtype: str, out_shape, cache: dict
     if isinstance(k, Pad):
         return np.pad(args[0], k.paddings, constant_values=k.value).astype(out_dtype)
     if isinstance(k, Concat):
-        parts = [a if q is None else P.concat_apply(a, q) for a, q in zip(args, k.requant)]
+        parts = [a if q is None else P.concat_rescale_uint8(a, *q) for a, q in zip(args, k.requant)]
         return np.concatenate(parts, axis=k.axis).astype(out_dtype)
     if isinstance(k, Softmax):
         return softmax(k, args[0], out_dtype)
     if isinstance(k, Quantize):
-        return P.quantize_apply(args[0], k.q).astype(out_dtype)
+        if k.requant is not None:
+            return P.requantize(args[0], k.requant).astype(out_dtype)
+        return P.quantize_float(args[0], k.scale, k.zero_point, out_dtype).astype(out_dtype)
     if isinstance(k, Dequantize):
         return (k.scale * (args[0].astype(np.float64) - k.zero_point)).astype(out_dtype)
     if isinstance(k, Reshape):
         return args[0].reshape(k.shape)
     if isinstance(k, Activation):
         if k.q is not None:
-            return P.relu_apply(args[0], k.q).astype(out_dtype)
+            return P.relu_quantized(args[0], k.q).astype(out_dtype)
         return np.clip(args[0], np.float32(k.lo), np.float32(k.hi)).astype(out_dtype)
     if isinstance(k, ConstantKernel):
         return k.value

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from mobilegen.cli.common import progress, user_errors
+from mobilegen.dump import write_dump
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, dequantize, load_input, load_labels, top_k
+from mobilegen.plan import build_plan
+from mobilegen.sim.runner import Simulator
+from mobilegen.tflite.reader import read_model_file
+
+
+@user_errors
+def simulate_cmd(
+    model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
+    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="An X.npy array or an image."),
+    output: Path = typer.Option(None, "--output", "-o", dir_okay=False, help="Write the (first) output tensor as .npy."),
+    dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor an operator writes, plus tensors.json."),
+    top: int = typer.Option(5, "--top", min=0, help="Print the top K classes of the output."),
+    labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line."),
+    mean: float = typer.Option(DEFAULT_MEAN, help="Image normalization: (pixel - mean) / std."),
+    std: float = typer.Option(DEFAULT_STD, help="Image normalization: (pixel - mean) / std."),
+) -> None:
+    """Run the model in the bit-exact numpy simulator of the GPU kernels."""
+    progress(f"reading {model}")
+    g = read_model_file(model)
+    plan = build_plan(g)
+    x = load_input(input, g.tensors[g.inputs[0]], mean, std)
+    progress(f"simulating {len(plan.kernels)} kernels")
+    t0 = time.perf_counter()
+    sim = Simulator(plan)
+    values = sim.run([x])
+    progress(f"done in {(time.perf_counter() - t0) * 1000:.1f} ms")
+    out_t = g.tensors[g.outputs[0]]
+    y = values[out_t.index]
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        np.save(output, y)
+        progress(f"wrote {output}")
+    if dump_dir is not None:
+        written = write_dump(dump_dir, g, values)
+        progress(f"wrote {len(written)} tensors to {dump_dir}")
+    if top:
+        scores = dequantize(y, out_t)
+        names = load_labels(labels, scores.size)
+        for rank, (i, s) in enumerate(top_k(scores, top), 1):
+            typer.echo(f"{rank}. {names[i]} ({i}): {s:.6f}")

@@ -1,0 +1,88 @@
+"""Per-tensor comparison of two dumps (or two arrays): where do they first diverge?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobilegen.dump import load_npy, read_dump
+from mobilegen.errors import UserInputError
+
+
+@dataclass
+class Row:
+    index: int
+    name: str
+    shape: str
+    max_abs: float | None  # None when the tensors cannot be compared (shape/dtype mismatch, missing)
+    max_lsb: int | None  # integer tensors only
+    rel: float | None  # float tensors: max|a-b| / max|b|
+    equal: float  # share of equal elements
+    ok: bool
+    note: str = ""
+
+
+def _load(path: Path) -> tuple[list[dict], dict[int, np.ndarray]]:
+    path = Path(path)
+    if path.is_dir():
+        return read_dump(path)
+    if path.suffix == ".npy":
+        return [{"index": 0, "name": path.name}], {0: load_npy(path)}
+    raise UserInputError(f"{path}: expected a dump directory or a .npy file")
+
+
+def compare_arrays(index: int, name: str, a: np.ndarray, b: np.ndarray, lsb_tol: int, rtol: float) -> Row:
+    if a.shape != b.shape:
+        return Row(index, name, f"{list(a.shape)} vs {list(b.shape)}", None, None, None, 0.0, False, "shape differs")
+    shape = str(list(a.shape))
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+        lsb = int(d.max(initial=0))
+        eq = float((d == 0).mean()) if d.size else 1.0
+        note = "" if a.dtype == b.dtype else f"dtype {a.dtype} vs {b.dtype}"
+        return Row(index, name, shape, float(lsb), lsb, None, eq, lsb <= lsb_tol and not note, note)
+    if a.dtype.kind in "iub" or b.dtype.kind in "iub":
+        return Row(index, name, shape, None, None, None, 0.0, False, f"dtype {a.dtype} vs {b.dtype}")
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if not (np.all(np.isfinite(a64)) and np.all(np.isfinite(b64))):
+        same = bool(np.array_equal(a64, b64, equal_nan=True))
+        return Row(index, name, shape, 0.0 if same else float("inf"), None, 0.0 if same else float("inf"),
+                   1.0 if same else 0.0, same, "non-finite values")
+    d = np.abs(a64 - b64)
+    mx = float(d.max(initial=0.0))
+    ref = float(np.abs(b64).max(initial=0.0))
+    rel = mx / ref if ref > 0 else (0.0 if mx == 0 else float("inf"))
+    eq = float((d == 0).mean()) if d.size else 1.0
+    return Row(index, name, shape, mx, None, rel, eq, rel <= rtol)
+
+
+def compare_paths(a: Path, b: Path, lsb_tol: int = 0, rtol: float = 1e-5) -> list[Row]:
+    """Rows in A's graph order; tensors present in only one side are reported as not comparable."""
+    recs_a, va = _load(a)
+    recs_b, vb = _load(b)
+    names = {r["index"]: r.get("name", str(r["index"])) for r in recs_b}
+    names.update({r["index"]: r.get("name", str(r["index"])) for r in recs_a})
+    order = [r["index"] for r in recs_a] + [r["index"] for r in recs_b if r["index"] not in va]
+    rows = []
+    for i in order:
+        if i not in va or i not in vb:
+            side = "A" if i not in va else "B"
+            rows.append(Row(i, names[i], "", None, None, None, 0.0, False, f"missing in {side}"))
+            continue
+        rows.append(compare_arrays(i, names[i], va[i], vb[i], lsb_tol, rtol))
+    if not rows:
+        raise UserInputError(f"nothing to compare: {a} and {b} hold no tensors")
+    return rows
+
+
+def format_rows(rows: list[Row]) -> str:
+    lines = [f"{'index':>5}  {'max abs':>11} {'max LSB':>7} {'rel':>9} {'equal':>7}  {'ok':<3} {'shape':<18} name"]
+    for r in rows:
+        mx = "-" if r.max_abs is None else f"{r.max_abs:.4g}"
+        lsb = "-" if r.max_lsb is None else str(r.max_lsb)
+        rel = "-" if r.rel is None else f"{r.rel:.2e}"
+        note = f"  [{r.note}]" if r.note else ""
+        lines.append(f"{r.index:>5}  {mx:>11} {lsb:>7} {rel:>9} {r.equal:>7.2%}  {'yes' if r.ok else 'NO':<3} {r.shape:<18} {r.name}{note}")
+    return "\n".join(lines)
