@@ -1,0 +1,70 @@
+"""Shared test machinery: optional-dependency gating and the simulator-vs-LiteRT check."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+# Float tensors: max|sim - ref| / max|ref| per tensor (DESIGN.md's numerical contract).
+FLOAT_RTOL = 1e-5
+
+INSTALL_HINT = {
+    "tensorflow": "make setup (or pip install -e '.[train]')",
+    "ai_edge_litert": "make setup (or pip install -e '.[verify]')",
+}
+
+
+def require(module: str):
+    """Import `module`, or skip with what to install; under CI=true a missing module fails."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        msg = f"{module} is not installed ({e}); install it with: {INSTALL_HINT.get(module, 'pip install ' + module)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def random_input(t, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if t.dtype == "float32":
+        return rng.uniform(-1.0, 1.0, t.shape).astype(np.float32)
+    info = np.iinfo(t.dtype)
+    return rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype)
+
+
+def check_against_reference(model: bytes, label: str, seed: int = 0, x: np.ndarray | None = None) -> dict:
+    """Simulate `model` and LiteRT BUILTIN_REF on the same input; assert every tensor an operator
+    writes matches (integers exactly, floats within FLOAT_RTOL). Returns the simulator's values."""
+    require("ai_edge_litert")
+    from mobilegen.plan import build_plan
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model
+    from mobilegen.verify.reference import run_reference
+
+    g = read_model(model)
+    if x is None:
+        x = random_input(g.tensors[g.inputs[0]], seed)
+    ours = Simulator(build_plan(g)).run([x])
+    ref = run_reference(model, x)
+    problems = []
+    for op in g.ops:
+        for i in op.outputs:
+            a, b = ours[i], ref[i]
+            where = f"{label}: {op.describe()} output {g.tensors[i].describe()}"
+            if a.shape != b.shape or a.dtype != b.dtype:
+                problems.append(f"{where}: sim {a.dtype}{list(a.shape)} vs reference {b.dtype}{list(b.shape)}")
+            elif a.dtype.kind in "iu":
+                d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+                if d.max(initial=0):
+                    problems.append(f"{where}: max {int(d.max())} LSB, {int((d > 0).sum())}/{d.size} differ")
+            else:
+                den = float(np.abs(b.astype(np.float64)).max(initial=0.0))
+                rel = float(np.abs(a.astype(np.float64) - b).max(initial=0.0)) / max(den, 1e-30)
+                if rel > FLOAT_RTOL:
+                    problems.append(f"{where}: relative error {rel:.3g} > {FLOAT_RTOL}")
+    assert not problems, "\n".join(problems)
+    return ours
