@@ -27,6 +27,8 @@ CACHE_DIR = Path(__file__).parent / ".model_cache"
 def _model(shape, body, seed: int = 0):
     import keras
 
+    # Fresh layer-name counters: tensor names (and so the .tflite bytes) embed them.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     inp = keras.Input(shape, batch_size=1)
     return keras.Model(inp, body(inp))

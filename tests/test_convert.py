@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tflite
 
-import models as M
+from tests import models as M
 from mobilegen.convert.quantize import Mode, quantize_input
 from mobilegen.verify.reference import run_reference
 
-tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow")
 
 _OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
@@ -115,20 +115,27 @@ def test_mobilenet_v1_keras_is_live(mobilenet_v1):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [Mode.int8, Mode.uint8], ids=lambda m: m.value)
-def test_mobilenet_v1_quantized_runs_in_reference(mobilenet_v1, mode):
+@pytest.mark.parametrize("mode", [Mode.int8, Mode.int8_io, Mode.uint8], ids=lambda m: m.value)
+def test_mobilenet_v1_quantized_tracks_float(mobilenet_v1, mode):
     from mobilegen.convert.keras_models import calibration_images
     from mobilegen.convert.quantize import convert
 
     buf = convert(mobilenet_v1, mode)
-    x = calibration_images(4, 96, 96, seed=1)
+    out = tflite.Model.GetRootAs(buf, 0).Subgraphs(0)
+    q = out.Tensors(out.Outputs(0)).Quantization()
+    x = calibration_images(16, 96, 96, seed=1)  # not the calibration set (seed 0)
+    expect = np.asarray(mobilenet_v1(x, training=False))
+    got = []
     for i in range(len(x)):
-        y = _output(buf, x[i : i + 1])
-        if mode is Mode.uint8:
-            y = y.astype(np.float64) / 256.0  # softmax output: scale 1/256, zero point 0
+        y = _output(buf, x[i : i + 1]).astype(np.float64)
+        if mode is not Mode.int8:
+            y = (y - q.ZeroPoint(0)) * q.Scale(0)
         _assert_live_softmax(y)
-        expect = np.asarray(mobilenet_v1(x[i : i + 1], training=False)).ravel()
-        assert np.argmax(y) == np.argmax(expect) or np.sort(expect)[-2] > expect.max() - 0.02
+        got.append(y.ravel())
+    got = np.array(got)
+    # The random network is deep enough that quantization noise flips near ties now and then.
+    assert np.mean(got.argmax(1) == expect.argmax(1)) >= 0.75
+    assert np.abs(got - expect).mean() < 0.02
 
 
 @pytest.mark.slow

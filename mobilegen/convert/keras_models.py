@@ -48,7 +48,13 @@ def calibration_images(
 
 
 def _calibrate_batchnorm(model, images: np.ndarray, seed: int) -> None:
-    """Randomise BN gamma/beta mildly, then set moving mean/variance from data in graph order."""
+    """Randomise BN gamma/beta, then set moving mean/variance from data in graph order.
+
+    beta is centred at +1 rather than 0: with most ReLU units in their linear range the random
+    network is far less chaotic, so quantization noise is not amplified layer after layer (int8
+    MobileNet V1 0.25/96 agrees with float on top-1 for ~12% of images with beta ~ N(0, 0.1),
+    ~90% with beta ~ N(1, 0.1)).
+    """
     import keras
 
     rng = np.random.default_rng(seed)
@@ -56,7 +62,7 @@ def _calibrate_batchnorm(model, images: np.ndarray, seed: int) -> None:
     for bn in bns:
         c = bn.gamma.shape[0]
         bn.gamma.assign(rng.uniform(0.5, 1.5, c).astype(np.float32))
-        bn.beta.assign(rng.normal(0.0, 0.1, c).astype(np.float32))
+        bn.beta.assign(rng.normal(1.0, 0.1, c).astype(np.float32))
     # model.layers is topologically sorted, and each prefix model shares the live layers, so a
     # BN's input is computed with every earlier BN already calibrated.
     for bn in bns:
@@ -81,6 +87,7 @@ def build_mobilenet_v1(
     """Keras MobileNet V1 (random weights at ``seed``, BN statistics from calibration data)."""
     import keras
 
+    keras.backend.clear_session()  # layer-name counters end up in the .tflite tensor names
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNet(
         input_shape=(resolution, resolution, 3),
@@ -99,6 +106,7 @@ def build_mobilenet_v2(
     """Keras MobileNet V2 (random weights at ``seed``, BN statistics from calibration data)."""
     import keras
 
+    keras.backend.clear_session()  # layer-name counters end up in the .tflite tensor names
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNetV2(
         input_shape=(resolution, resolution, 3),

@@ -6,8 +6,12 @@ model as trackable makes TF 2.21 emit VAR_HANDLE ops and no weights, and ``from_
 keeps a dynamic batch (SHAPE / STRIDED_SLICE / PACK before reshapes). ``convert`` checks the
 result has real weights and a finite, input-dependent output.
 
-The ``uint8`` mode (legacy per-tensor asymmetric models) has no converter path any more; it is
-produced by rewriting the float32 model, see ``mobilegen.convert.uint8``.
+The ``uint8`` mode (legacy per-tensor asymmetric models, as TF1 quantization-aware training made
+them) still goes through the converter's legacy path: the float32 .tflite is rebuilt as a TF1
+graph with ``FakeQuantWithMinMaxArgs`` on every weight and activation (ranges calibrated by running
+the float model), then ``tf.compat.v1.lite.TFLiteConverter`` with ``inference_type=tf.uint8``
+quantizes it. The converter therefore chooses biases, op versions and the softmax output scale
+itself; only the ranges are ours.
 """
 
 from __future__ import annotations
@@ -135,8 +139,153 @@ def _check(model: bytes, calibration: np.ndarray) -> None:
         raise RuntimeError("converted model output is constant (dead activations?)")
 
 
+def _nudged(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point) that FakeQuantWithMinMaxArgs (8 bits, full range) uses for [lo, hi]."""
+    lo, hi = np.float32(lo), np.float32(hi)
+    scale = (hi - lo) / np.float32(255)
+    zp = np.float32(0) - lo / scale
+    return float(scale), int(np.clip(np.floor(zp + np.float32(0.5)), 0, 255))
+
+
+def _activation_ranges(
+    float_model: bytes, calibration: np.ndarray
+) -> dict[int, tuple[float, float]]:
+    """Per-tensor [min, max] over the calibration set of the graph input and every op output."""
+    from mobilegen.verify.reference import run_reference
+
+    s = schema()
+    g = s.Model.GetRootAs(float_model, 0).Subgraphs(0)
+    lo: dict[int, float] = {}
+    hi: dict[int, float] = {}
+    for x in calibration:
+        values = run_reference(float_model, x[None])
+        values[g.Inputs(0)] = x
+        for t, v in values.items():
+            lo[t] = min(lo.get(t, np.inf), float(v.min()))
+            hi[t] = max(hi.get(t, -np.inf), float(v.max()))
+    ranges = {}
+    for t in lo:
+        # The range must contain 0 (exactly representable after nudging) and not be empty.
+        a, b = min(lo[t], 0.0), max(hi[t], 0.0)
+        ranges[t] = (a, b if b - a > 1e-6 else a + 1e-6)
+    return ranges
+
+
+# Ops whose uint8 kernels copy or compare values without rescaling: the output must keep the
+# input's quantization, so its fake-quant range is the input's.
+_SAME_SCALE_OPS = {"RESHAPE", "SQUEEZE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD"}
+
+
+def _uint8_from_float(float_model: bytes, calibration: np.ndarray) -> bytes:
+    """Legacy per-tensor uint8 model (uint8 input and output) from a float32 .tflite."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    s = schema()
+    m = s.ModelT.InitFromObj(s.Model.GetRootAs(float_model, 0))
+    g = m.subgraphs[0]
+    ops = opcode_names(float_model)
+    ranges = _activation_ranges(float_model, calibration)
+    dtypes = {s.TensorType.FLOAT32: np.float32, s.TensorType.INT32: np.int32}
+    act = {
+        s.ActivationFunctionType.NONE: lambda v: v,
+        s.ActivationFunctionType.RELU: tf.nn.relu,
+        s.ActivationFunctionType.RELU6: tf.nn.relu6,
+    }
+    padding = {s.Padding.SAME: "SAME", s.Padding.VALID: "VALID"}
+
+    def const(i):
+        t = g.tensors[i]
+        data = bytes(bytearray(m.buffers[t.buffer].data))
+        return np.frombuffer(data, dtypes[t.type]).reshape(t.shape)
+
+    def fake_quant(v, lo, hi):
+        return tf.quantization.fake_quant_with_min_max_args(v, min=lo, max=hi, num_bits=8)
+
+    def weight(i, shape=None):
+        w = const(i)
+        w = w if shape is None else w.reshape(shape)
+        lo, hi = min(float(w.min()), 0.0), max(float(w.max()), 0.0)
+        return fake_quant(tf.constant(w), lo, hi if hi - lo > 1e-6 else lo + 1e-6)
+
+    def bias(op):
+        return const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else 0.0
+
+    graph = tf.Graph()
+    with graph.as_default():
+        inp = g.inputs[0]
+        x = tf1.placeholder(tf.float32, g.tensors[inp].shape, name="input")
+        vals = {inp: fake_quant(x, *ranges[inp])}
+        used = {inp: ranges[inp]}  # the fake-quant range each activation finally got
+        for name, op in zip(ops, g.operators):
+            o = op.builtinOptions
+            a = vals.get(op.inputs[0])
+            if name == "CONV_2D":
+                w = tf.transpose(weight(op.inputs[1]), (1, 2, 3, 0))  # OHWI -> HWIO
+                y = tf.nn.conv2d(a, w, (1, o.strideH, o.strideW, 1), padding[o.padding],
+                                 dilations=(1, o.dilationHFactor, o.dilationWFactor, 1))
+                y = act[o.fusedActivationFunction](y + bias(op))
+            elif name == "DEPTHWISE_CONV_2D":
+                _, kh, kw, oc = g.tensors[op.inputs[1]].shape
+                ic = g.tensors[op.inputs[0]].shape[3]
+                w = weight(op.inputs[1], (kh, kw, ic, oc // ic))  # [1,H,W,C*dm] -> [H,W,C,dm]
+                y = tf.nn.depthwise_conv2d(a, w, (1, o.strideH, o.strideW, 1), padding[o.padding],
+                                           dilations=(o.dilationHFactor, o.dilationWFactor))
+                y = act[o.fusedActivationFunction](y + bias(op))
+            elif name == "FULLY_CONNECTED":
+                w = weight(op.inputs[1])
+                a = tf.reshape(a, (-1, g.tensors[op.inputs[1]].shape[1]))
+                y = act[o.fusedActivationFunction](tf.matmul(a, w, transpose_b=True) + bias(op))
+                y = tf.reshape(y, g.tensors[op.outputs[0]].shape)
+            elif name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+                pool = tf.nn.avg_pool2d if name == "AVERAGE_POOL_2D" else tf.nn.max_pool2d
+                y = act[o.fusedActivationFunction](pool(
+                    a, (o.filterHeight, o.filterWidth), (o.strideH, o.strideW), padding[o.padding]))
+            elif name == "MEAN":
+                y = tf.reduce_mean(a, axis=const(op.inputs[1]).tolist(), keepdims=bool(o.keepDims))
+            elif name == "RESHAPE":
+                y = tf.reshape(a, g.tensors[op.outputs[0]].shape)
+            elif name == "SQUEEZE":
+                y = tf.squeeze(a, axis=list(o.squeezeDims))
+            elif name == "SOFTMAX":
+                y = tf.nn.softmax(a * o.beta if o.beta != 1.0 else a)
+            elif name == "ADD":
+                y = act[o.fusedActivationFunction](a + vals[op.inputs[1]])
+            elif name == "CONCATENATION":
+                y = act[o.fusedActivationFunction](
+                    tf.concat([vals[i] for i in op.inputs], axis=o.axis))
+            elif name == "PAD":
+                y = tf.pad(a, const(op.inputs[1]))
+            elif name == "RELU":
+                y = tf.nn.relu(a)
+            elif name == "RELU6":
+                y = tf.nn.relu6(a)
+            else:
+                raise NotImplementedError(f"uint8 conversion of {name} is not supported")
+            out = op.outputs[0]
+            if name == "SOFTMAX":
+                lo, hi = 0.0, 255.0 / 256.0  # the uint8 softmax kernel requires scale 1/256, zp 0
+            elif name in _SAME_SCALE_OPS:
+                lo, hi = used[op.inputs[0]]
+            else:
+                lo, hi = ranges[out]
+            used[out] = (lo, hi)
+            vals[out] = fake_quant(y, lo, hi)
+        with tf1.Session(graph=graph) as sess:
+            converter = tf1.lite.TFLiteConverter.from_session(sess, [x], [vals[g.outputs[0]]])
+            converter.inference_type = tf.uint8
+            scale, zp = _nudged(*ranges[inp])
+            converter.quantized_input_stats = {"input": (float(zp), 1.0 / scale)}
+            return bytes(converter.convert())
+
+
 def convert(model, mode: Mode | str, calibration: np.ndarray | None = None) -> bytes:
     """Convert a single-input Keras model to .tflite bytes at batch 1; deterministic.
+
+    The same model object always gives the same bytes. Tensor names embed Keras' layer names,
+    whose automatic numbering counts layers made earlier in the process, so an identical model
+    rebuilt later differs in those strings only; the builders in this package and in
+    ``tests/models.py`` call ``keras.backend.clear_session()`` first to avoid that.
 
     ``calibration`` (``[n, *input_shape[1:]]`` float32) drives integer quantization; by default
     16 image-like samples from ``default_calibration``.
@@ -149,9 +298,7 @@ def convert(model, mode: Mode | str, calibration: np.ndarray | None = None) -> b
     if calibration.shape[1:] != shape[1:]:
         raise ValueError(f"calibration shape {calibration.shape} does not match input {shape}")
     if mode is Mode.uint8:
-        from mobilegen.convert.uint8 import quantize_uint8
-
-        buf = quantize_uint8(_convert_tf(model, Mode.float32, calibration), calibration)
+        buf = _uint8_from_float(_convert_tf(model, Mode.float32, calibration), calibration)
     else:
         buf = _convert_tf(model, mode, calibration)
     _check(buf, calibration)
