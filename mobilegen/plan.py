@@ -112,6 +112,7 @@ class Conv2D(Kernel):
     bias: np.ndarray  # [out]: int32 or float32
     in_zp: int
     stage: OutputStage
+    weights_offset: int = 0  # already added to `weights`; kept for targets that store raw weights
 
 
 @dataclass
@@ -122,6 +123,7 @@ class DepthwiseConv2D(Kernel):
     bias: np.ndarray  # [out]
     in_zp: int
     stage: OutputStage
+    weights_offset: int = 0  # already added to `weights`
 
 
 @dataclass
@@ -131,6 +133,7 @@ class FullyConnected(Kernel):
     in_zp: int
     stage: OutputStage
     fc: Any = None  # numerics.params FC output parameters for the quantized path
+    weights_offset: int = 0  # already added to `weights`
 
 
 @dataclass
@@ -385,7 +388,10 @@ class _Lowering:
         if not q:
             return Conv2D(op.index, (x.index,), y.index, win, w.astype(np.float32), b, 0, self.stage(op, y, False))
         cp = self.conv_quant(op, x, wt, y, oc, axis=0)
-        return Conv2D(op.index, (x.index,), y.index, win, w.astype(np.int32) + cp.weights_offset, b, x.quant.zp, self.conv_stage(cp))
+        return Conv2D(
+            op.index, (x.index,), y.index, win, w.astype(np.int32) + cp.weights_offset, b, x.quant.zp,
+            self.conv_stage(cp), cp.weights_offset,
+        )
 
     def conv_quant(self, op: Op, x: Tensor, wt: Tensor, y: Tensor, oc: int, axis: int):
         scales = self.weight_scales(op, wt, oc, axis)
@@ -436,7 +442,8 @@ class _Lowering:
             return DepthwiseConv2D(op.index, (x.index,), y.index, win, dm, w3.astype(np.float32), b, 0, self.stage(op, y, False))
         cp = self.conv_quant(op, x, wt, y, oc, axis=3)
         return DepthwiseConv2D(
-            op.index, (x.index,), y.index, win, dm, w3.astype(np.int32) + cp.weights_offset, b, x.quant.zp, self.conv_stage(cp)
+            op.index, (x.index,), y.index, win, dm, w3.astype(np.int32) + cp.weights_offset, b, x.quant.zp,
+            self.conv_stage(cp), cp.weights_offset,
         )
 
     def op_fully_connected(self, op: Op) -> Kernel:
@@ -462,7 +469,9 @@ class _Lowering:
             y.quant.s, y.quant.zp, self.act(op), x.dtype, oc,
         )
         st = OutputStage(True, fc.act_min, fc.act_max, zero_point=fc.output_offset)
-        return FullyConnected(op.index, (x.index,), y.index, w.astype(np.int32) + fc.weights_offset, b, x.quant.zp, st, fc)
+        return FullyConnected(
+            op.index, (x.index,), y.index, w.astype(np.int32) + fc.weights_offset, b, x.quant.zp, st, fc, fc.weights_offset
+        )
 
     def _pool(self, op: Op, kind: str) -> Kernel:
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])

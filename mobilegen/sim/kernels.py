@@ -70,8 +70,9 @@ def _im2col(xp: np.ndarray, win: Window) -> np.ndarray:
 
 def _output(acc: np.ndarray, stage: OutputStage, dtype: str) -> np.ndarray:
     if stage.quantized:
-        out = mbqm(acc, stage.multiplier, stage.shift) + stage.zero_point
-        return np.clip(out, stage.lo, stage.hi).astype(dtype)
+        out = mbqm(acc, stage.multiplier, stage.shift)  # a fresh int64 array: update it in place
+        out += stage.zero_point
+        return np.clip(out, stage.lo, stage.hi, out=out).astype(dtype)
     return np.clip(acc.astype(np.float32), np.float32(stage.lo), np.float32(stage.hi)).astype(dtype)
 
 
@@ -83,13 +84,12 @@ class ExactGemm:
         wmax = max(int(np.abs(w).max(initial=0)), 1)
         self.chunk = max(_F32_EXACT // (wmax * max_offset), 1)
 
-    def __call__(self, cols: np.ndarray) -> np.ndarray:
-        k = self.w.shape[0]
-        if k <= self.chunk:
-            return (cols @ self.w).astype(np.int64)
-        acc = np.zeros((cols.shape[0], self.w.shape[1]), np.int64)
-        for s in range(0, k, self.chunk):
+    def __call__(self, cols: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """cols @ w + bias (bias broadcasts along the rows), in int64."""
+        acc = (cols[:, : self.chunk] @ self.w[: self.chunk]).astype(np.int64)
+        for s in range(self.chunk, self.w.shape[0], self.chunk):
             acc += (cols[:, s : s + self.chunk] @ self.w[s : s + self.chunk]).astype(np.int64)
+        acc += bias
         return acc
 
 
@@ -108,8 +108,8 @@ class ConvRunner:
         if self.quantized:
             # Work on offsets so that padding is 0: out-of-bounds taps contribute nothing, as the
             # reference kernels skip them.
-            xs = x[0].astype(np.float32) - np.float32(k.in_zp)
-            acc = self.gemm(_im2col(_pad_window(xs, win, 0), win)) + k.bias
+            xs = np.subtract(x[0], np.float32(k.in_zp), dtype=np.float32)
+            acc = self.gemm(_im2col(_pad_window(xs, win, 0), win), k.bias)
         else:
             xs = x[0].astype(np.float64)
             acc = _im2col(_pad_window(xs, win, 0), win) @ self.wmat + k.bias
@@ -119,14 +119,19 @@ class ConvRunner:
 def depthwise(k: DepthwiseConv2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
     win = k.win
     q = k.stage.quantized
-    xs = x[0].astype(np.int32) - k.in_zp if q else x[0].astype(np.float64)
+    # Exact in int32: |offset * weight| <= 255 * 127 per tap.
+    xs = np.subtract(x[0], k.in_zp, dtype=np.int32) if q else x[0].astype(np.float64)
     if k.depth_multiplier > 1:  # output channel ic*dm + m reads input channel ic
         xs = np.repeat(xs, k.depth_multiplier, axis=-1)
     xp = _pad_window(xs, win, 0)
-    acc = np.zeros((win.out_h, win.out_w, win.out_c), np.int32 if q else np.float64)
+    acc = prod = None
     for ky, kx, v in _taps(xp, win):
-        acc += v * k.weights[ky, kx]
-    acc = acc + k.bias
+        if acc is None:
+            acc = v * k.weights[ky, kx]
+            prod = np.empty_like(acc)  # one buffer for every later tap's products
+        else:
+            acc += np.multiply(v, k.weights[ky, kx], out=prod)
+    acc += k.bias
     return _output(acc, k.stage, out_dtype).reshape(1, win.out_h, win.out_w, win.out_c)
 
 
