@@ -1,0 +1,358 @@
+"""Plan -> what the generated engines consume: a tensor table, kernel records whose params mirror
+templates/engine/plan.h field for field, and the weights blob (mobilegen.weights) they point into.
+
+All packing for the GPU layouts goes through mobilegen.layout. Both engine backends read the
+packed layouts, so the blob holds each constant once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mobilegen import layout
+from mobilegen.errors import UnsupportedOpError
+from mobilegen.ir.graph import Tensor
+from mobilegen.plan import (
+    Activation,
+    Add,
+    Concat,
+    ConstantKernel,
+    Conv2D,
+    DepthwiseConv2D,
+    Dequantize,
+    FullyConnected,
+    Kernel,
+    Mean,
+    OutputStage,
+    Pad,
+    Plan,
+    Pool2D,
+    Quantize,
+    Reshape,
+    Softmax,
+    Window,
+)
+from mobilegen.weights import BlobWriter
+
+PRECISIONS = ("int8", "fp32")
+DTYPES = {"float32": "Float32", "int8": "Int8", "uint8": "UInt8"}
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class TensorRecord:
+    id: int
+    index: int  # TFLite tensor index
+    name: str
+    dtype: str  # "float32" | "int8" | "uint8"
+    shape: tuple[int, ...]
+    h: int
+    w: int
+    c: int
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class KernelRecord:
+    type: str  # KernelType enumerator name in plan.h
+    op_index: int
+    inputs: tuple[int, int]  # tensor ids, -1 absent
+    output: int
+    params: dict[str, Any]  # plan.h *Params fields; BlobRefs as (offset, size)
+    params_type: str  # plan.h struct name
+    alias: bool = False  # Reshape between equal storage views: no GPU work
+
+
+@dataclass
+class EngineModel:
+    precision: str
+    tensors: list[TensorRecord]
+    kernels: list[KernelRecord]
+    blob: bytes
+    plan_hash: bytes  # 16 bytes, also in the blob header
+    input: int
+    output: int
+    folded: list[int] = field(default_factory=list)  # TFLite tensors computed at generation (fp16 weights)
+
+
+def storage_view(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(h, w, c) of plan.h's storage view: rank-4 [1][h][w][c] as is, anything else as [1][1][1][n]."""
+    if len(shape) == 4:
+        return shape[1], shape[2], shape[3]
+    return 1, 1, int(np.prod(shape, dtype=np.int64))
+
+
+def _window(w: Window) -> dict:
+    return {k: int(v) for k, v in vars(w).items()}
+
+
+def _bound(v: float) -> float:
+    """Float clamp bounds as finite float32 values (the C++ tables print them as literals)."""
+    return float(np.clip(v, -F32_MAX, F32_MAX))
+
+
+class _Exporter:
+    def __init__(self, plan: Plan, precision: str):
+        self.plan = plan
+        self.g = plan.graph
+        self.precision = precision
+        self.blob = BlobWriter()
+        self.ids: dict[int, int] = {}
+        self.tensors: list[TensorRecord] = []
+        self.folded: list[int] = []
+
+    def tensor_id(self, index: int) -> int:
+        if index not in self.ids:
+            t: Tensor = self.g.tensors[index]
+            if t.dtype not in DTYPES:
+                raise UnsupportedOpError(f"{t.describe()}: the engine stores only {', '.join(DTYPES)} tensors")
+            if len(t.shape) == 4 and t.shape[0] != 1 or len(t.shape) > 4:
+                raise UnsupportedOpError(f"{t.describe()}: the engine supports batch 1 and rank <= 4")
+            h, w, c = storage_view(t.shape)
+            q = t.quant
+            self.ids[index] = len(self.tensors)
+            self.tensors.append(
+                TensorRecord(
+                    len(self.tensors), index, t.name, t.dtype, tuple(t.shape), h, w, c,
+                    q.s if q is not None else 0.0, q.zp if q is not None else 0,
+                )
+            )
+        return self.ids[index]
+
+    # -- blob helpers -----------------------------------------------------------------------------
+    def vec(self, v: np.ndarray, dtype) -> tuple[int, int]:
+        return self.blob.add(layout.pad_vector(np.asarray(v).astype(dtype)))
+
+    def weights_raw(self, w_adjusted: np.ndarray, offset: int, quantized: bool, src: Tensor) -> np.ndarray:
+        """The model's own weight values (int8/uint8 raw, or float32) from the plan's offset-adjusted ones."""
+        if not quantized:
+            return w_adjusted.astype(np.float32)
+        return (w_adjusted - offset).astype(src.dtype)
+
+    def stage(self, st: OutputStage, out_c: int) -> dict:
+        if st.quantized:
+            m = np.broadcast_to(st.multiplier, (out_c,))
+            s = np.broadcast_to(st.shift, (out_c,))
+            return {
+                "act_min": int(st.lo), "act_max": int(st.hi), "zero_point": int(st.zero_point),
+                "lo": 0.0, "hi": 0.0,
+                "multipliers": self.vec(m, np.int32), "shifts": self.vec(s, np.int32),
+            }
+        return {
+            "act_min": 0, "act_max": 0, "zero_point": 0, "lo": _bound(st.lo), "hi": _bound(st.hi),
+            "multipliers": (0, 0), "shifts": (0, 0),
+        }
+
+    # -- kernels ----------------------------------------------------------------------------------
+    def export(self) -> EngineModel:
+        if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
+            raise UnsupportedOpError("the engine supports models with one input and one output")
+        inp = self.tensor_id(self.g.inputs[0])
+        records = []
+        for k in self.plan.kernels:
+            if isinstance(k, ConstantKernel):
+                self.folded.append(k.output)
+                continue
+            records.append(self.kernel(k))
+        out = self.tensor_id(self.g.outputs[0])
+        blob, plan_hash = self.finish(records)
+        return EngineModel(self.precision, self.tensors, records, blob, plan_hash, inp, out, self.folded)
+
+    def finish(self, records: list[KernelRecord]) -> tuple[bytes, bytes]:
+        table = json.dumps(
+            {"tensors": [vars(t) for t in self.tensors], "kernels": [vars(r) for r in records], "precision": self.precision},
+            sort_keys=True, default=list,
+        )
+        digest = hashlib.sha256(self.blob.payload() + table.encode()).digest()[:16]
+        return self.blob.finish(digest), digest
+
+    def record(self, k: Kernel, ktype: str, ptype: str, params: dict, inputs=None) -> KernelRecord:
+        ins = [self.tensor_id(i) for i in (inputs if inputs is not None else k.inputs)]
+        ins += [-1] * (2 - len(ins))
+        return KernelRecord(ktype, k.op, (ins[0], ins[1]), self.tensor_id(k.output), params, ptype)
+
+    def kernel(self, k: Kernel) -> KernelRecord:
+        method = getattr(self, "k_" + type(k).__name__.lower(), None)
+        if method is None:
+            raise UnsupportedOpError(f"op {k.op}: the engine has no {k.name} kernel")
+        return method(k)
+
+    def _conv(self, k, packed: np.ndarray, dm: int) -> dict:
+        q = k.stage.quantized
+        return {
+            "win": _window(k.win),
+            "depth_multiplier": dm,
+            "input_offset": -int(k.in_zp) if q else 0,
+            "weights_offset": int(k.weights_offset) if q else 0,
+            "weights": self.blob.add(packed),
+            "bias": self.vec(k.bias, np.int32 if q else np.float32),
+            "out": self.stage(k.stage, k.win.out_c),
+        }
+
+    def weight_tensor(self, k: Kernel) -> Tensor:
+        return self.g.tensors[self.g.ops[k.op].inputs[1]]
+
+    def k_conv2d(self, k: Conv2D) -> KernelRecord:
+        src = self.weight_tensor(k)
+        raw = self.weights_raw(k.weights, k.weights_offset, k.stage.quantized, src)
+        params = self._conv(k, layout.conv_filter_to_o4hwi4(raw), 1)
+        return self.record(k, "Conv2D", "ConvParams", params)
+
+    def k_depthwiseconv2d(self, k: DepthwiseConv2D) -> KernelRecord:
+        src = self.weight_tensor(k)
+        raw = self.weights_raw(k.weights, k.weights_offset, k.stage.quantized, src)
+        params = self._conv(k, layout.depthwise_filter_to_c4hw4(raw[None]), k.depth_multiplier)
+        return self.record(k, "DepthwiseConv2D", "ConvParams", params)
+
+    def k_fullyconnected(self, k: FullyConnected) -> KernelRecord:
+        q = k.stage.quantized
+        src = self.weight_tensor(k)
+        raw = self.weights_raw(k.weights, k.weights_offset, q, src)
+        out_c, in_c = raw.shape
+        params = {
+            "in_c": in_c, "out_c": out_c,
+            "input_offset": -int(k.in_zp) if q else 0,
+            "weights_offset": int(k.weights_offset) if q else 0,
+            "output_offset": int(k.fc.output_offset) if q else 0,
+            "act_min": int(k.stage.lo) if q else 0, "act_max": int(k.stage.hi) if q else 0,
+            "lo": 0.0 if q else _bound(k.stage.lo), "hi": 0.0 if q else _bound(k.stage.hi),
+            "weights": self.blob.add(layout.fc_weights_to_o4i4(raw)),
+            "bias": self.vec(k.bias, np.int32 if q else np.float32),
+            "scales": self.vec(np.asarray(k.fc.effective_scales, np.float64), np.float64) if q else (0, 0),
+        }
+        return self.record(k, "FullyConnected", "FullyConnectedParams", params)
+
+    def k_pool2d(self, k: Pool2D) -> KernelRecord:
+        q = self.g.tensors[k.output].dtype in ("int8", "uint8")
+        params = {
+            "win": _window(k.win),
+            "act_min": int(k.lo) if q else 0, "act_max": int(k.hi) if q else 0,
+            "lo": 0.0 if q else _bound(k.lo), "hi": 0.0 if q else _bound(k.hi),
+        }
+        ktype = "AveragePool2D" if k.kind == "avg" else "MaxPool2D"
+        return self.record(k, ktype, "PoolParams", params)
+
+    def k_mean(self, k: Mean) -> KernelRecord:
+        m = k.q
+        params = {
+            "h": k.h, "w": k.w, "c": k.c, "count": k.h * k.w,
+            "input_zero_point": m.input_zero_point if m else 0,
+            "output_zero_point": m.output_zero_point if m else 0,
+            "multiplier": m.multiplier if m else 0, "shift": m.shift if m else 0,
+            "act_min": m.qmin if m else 0, "act_max": m.qmax if m else 0,
+        }
+        return self.record(k, "Mean", "MeanParams", params)
+
+    def k_add(self, k: Add) -> KernelRecord:
+        p = k.q
+        if p is None:
+            params = {f: 0 for f in _ADD_INT_FIELDS}
+            params.update(lo=_bound(k.lo), hi=_bound(k.hi))
+        else:
+            params = {f: int(getattr(p, f)) for f in _ADD_INT_FIELDS}
+            params.update(lo=0.0, hi=0.0)
+        return self.record(k, "Add", "AddParams", params)
+
+    def k_pad(self, k: Pad) -> KernelRecord:
+        p = k.paddings
+        x = self.g.tensors[k.inputs[0]]
+        if len(x.shape) != 4 or p[0].any() or p[3].any():
+            raise UnsupportedOpError(f"op {k.op}: the engine pads only height and width of [1][h][w][c]")
+        params = {
+            "pad_top": int(p[1][0]), "pad_bottom": int(p[1][1]), "pad_left": int(p[2][0]), "pad_right": int(p[2][1]),
+            "value": int(k.value),
+        }
+        return self.record(k, "Pad", "PadParams", params)
+
+    def k_concat(self, k: Concat) -> KernelRecord:
+        rank = len(self.g.tensors[k.output].shape)
+        if len(k.inputs) != 2 or k.axis != rank - 1 or any(q is not None for q in k.requant):
+            raise UnsupportedOpError(
+                f"op {k.op}: the engine concatenates two inputs along channels with shared quantization"
+            )
+        c0, c1 = (self.g.tensors[i].shape[-1] for i in k.inputs)
+        return self.record(k, "Concat", "ConcatParams", {"c0": int(c0), "c1": int(c1)})
+
+    def k_softmax(self, k: Softmax) -> KernelRecord:
+        p = k.q
+        params = {
+            "input_multiplier": p.input_multiplier if p else 0,
+            "input_left_shift": p.input_left_shift if p else 0,
+            "diff_min": p.diff_min if p else 0,
+            "output_min": p.output_min if p else 0,
+            "output_max": p.output_max if p else 0,
+            "beta": float(np.float32(k.beta)),
+        }
+        return self.record(k, "Softmax", "SoftmaxParams", params)
+
+    def k_quantize(self, k: Quantize) -> KernelRecord:
+        y = self.g.tensors[k.output]
+        info = np.iinfo(y.dtype)
+        params = {
+            "scale": float(k.scale), "zero_point": int(k.zero_point),
+            "input_zero_point": 0, "output_zero_point": 0, "multiplier": 0, "shift": 0,
+            "qmin": int(info.min), "qmax": int(info.max),
+        }
+        if k.requant is not None:
+            r = k.requant
+            params.update(
+                scale=0.0, zero_point=0, input_zero_point=r.input_zero_point, output_zero_point=r.output_zero_point,
+                multiplier=r.multiplier, shift=r.shift,
+            )
+            return self.record(k, "Requantize", "QuantizeParams", params)
+        return self.record(k, "Quantize", "QuantizeParams", params)
+
+    def k_dequantize(self, k: Dequantize) -> KernelRecord:
+        params = {
+            "scale": float(k.scale), "zero_point": int(k.zero_point),
+            "input_zero_point": 0, "output_zero_point": 0, "multiplier": 0, "shift": 0, "qmin": 0, "qmax": 0,
+        }
+        return self.record(k, "Dequantize", "QuantizeParams", params)
+
+    def k_reshape(self, k: Reshape) -> KernelRecord:
+        r = self.record(k, "Reshape", None, {})
+        a, b = self.tensors[r.inputs[0]], self.tensors[r.output]
+        r.alias = (a.h, a.w, a.c) == (b.h, b.w, b.c)
+        return r
+
+    def k_activation(self, k: Activation) -> KernelRecord:
+        p = k.q
+        params = {
+            "input_zero_point": p.input_zero_point if p else 0,
+            "output_offset": p.output_offset if p else 0,
+            "multiplier": p.multiplier if p else 0, "shift": p.shift if p else 0,
+            "act_min": p.act_min if p else 0, "act_max": p.act_max if p else 0,
+            "lo": 0.0 if p else _bound(k.lo), "hi": 0.0 if p else _bound(k.hi),
+        }
+        return self.record(k, "Activation", "ActivationParams", params)
+
+
+_ADD_INT_FIELDS = (
+    "left_shift", "input1_offset", "input1_multiplier", "input1_shift", "input2_offset", "input2_multiplier",
+    "input2_shift", "output_offset", "output_multiplier", "output_shift", "act_min", "act_max",
+)
+
+
+def default_precision(plan: Plan) -> str:
+    """int8 for integer models (their activations are 8-bit), fp32 for float models."""
+    t = plan.graph.tensors[plan.graph.outputs[0]]
+    quantized = any(plan.graph.tensors[k.output].dtype in ("int8", "uint8") for k in plan.kernels)
+    return "int8" if quantized or t.dtype in ("int8", "uint8") else "fp32"
+
+
+def export_plan(plan: Plan, precision: str | None = None) -> EngineModel:
+    """The engine tables and weights blob for `plan` at `precision` (default: the model's own)."""
+    precision = precision or default_precision(plan)
+    if precision not in PRECISIONS:
+        raise UnsupportedOpError(f"precision {precision!r} is not available yet; available: {', '.join(PRECISIONS)}")
+    if precision != default_precision(plan):
+        raise UnsupportedOpError(
+            f"precision {precision} on a {default_precision(plan)} model (running an int8 model as float) is not available yet"
+        )
+    return _Exporter(plan, precision).export()
