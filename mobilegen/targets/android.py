@@ -1,0 +1,125 @@
+"""`mobilegen generate --target android`: a Gradle project with the SDK module (C++ engine, GLSL
+kernels, JNI, Java API, assets) and a sample app, rendered from one plan."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobilegen import __version__
+from mobilegen.dump import tensor_record
+from mobilegen.errors import UserInputError
+from mobilegen.export import export_plan
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, image_to_input
+from mobilegen.plan import build_plan
+from mobilegen.sim.runner import Simulator
+from mobilegen.targets.engine_tree import engine_files
+from mobilegen.targets.writer import FileAction, write_project
+from mobilegen.tflite.reader import read_model
+
+CPP_DIR = "sdk/src/main/cpp/"
+ASSETS = "sdk/src/main/assets/"
+BLOB_ASSET = "mobilegen/model.mgw"
+LABELS_ASSET = "mobilegen/labels.json"
+TENSORS_ASSET = "mobilegen/tensors.json"
+TEST_ASSETS = "sdk/src/androidTest/assets/"
+SAMPLE_IMAGE = "app/src/main/assets/sample.png"
+FLOAT_TOLERANCE = 1e-4  # fp32 kernels vs the simulator (DESIGN.md's numerical contract)
+
+
+@dataclass
+class AndroidOptions:
+    package: str = "com.example.mobilegen"
+    app_name: str = "Mobilegen Classifier"
+    labels: list[str] | None = None
+    precision: str | None = None  # default: the model's own (int8 for integer models, fp32 for float)
+
+
+def sample_png(h: int, w: int) -> bytes:
+    """The bundled sample picture, as deterministic PNG bytes."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = yy / max(h, 1), xx / max(w, 1)
+    r = 0.5 + 0.5 * np.sin(12 * xx + 3 * yy)
+    g = np.clip(1.2 - 2.5 * np.hypot(xx - 0.55, yy - 0.45), 0, 1)
+    rgb = (np.stack([r, g, yy], -1) * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
+    """(relative path -> content, options recorded in the provenance file)."""
+    from mobilegen.render.escape import package_path, validate_package
+    from mobilegen.targets.android_files import android_files
+
+    validate_package(opts.package)
+    g = read_model(model_bytes, source=model_name)
+    plan = build_plan(g)
+    em = export_plan(plan, opts.precision)
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    if len(t_in.shape) != 4 or t_in.shape[3] not in (1, 3):
+        raise UserInputError(f"the Android SDK takes images: the model input {t_in.describe()} is not [1][h][w][1 or 3]")
+    classes = t_out.size
+    labels = list(opts.labels) if opts.labels is not None else [f"class_{i}" for i in range(classes)]
+    if len(labels) != classes:
+        raise UserInputError(f"{len(labels)} labels for a model with {classes} classes")
+
+    _, h, w, c = t_in.shape
+    png = sample_png(h, w)
+    files: dict[str, str | bytes] = {}
+    # The golden pair for the instrumentation test: the sample image through the simulator.
+    x = image_to_input(io.BytesIO(png), t_in, DEFAULT_MEAN, DEFAULT_STD)
+    values = Simulator(plan).run([x])
+    files[TEST_ASSETS + "golden_input.bin"] = np.ascontiguousarray(x).tobytes()
+    files[TEST_ASSETS + "golden_output.bin"] = np.ascontiguousarray(values[t_out.index]).tobytes()
+    files[SAMPLE_IMAGE] = png
+
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    for rel, text in engine_files(em, model_name, model_bytes).items():
+        files[CPP_DIR + rel] = text
+    files[ASSETS + BLOB_ASSET] = em.blob
+    files[ASSETS + LABELS_ASSET] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
+    dumped = [t.index for t in em.tensors if t.index != t_in.index]
+    files[ASSETS + TENSORS_ASSET] = json.dumps({"tensors": [tensor_record(g, i) for i in dumped]}, indent=1) + "\n"
+
+    def qinfo(t):
+        return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}
+
+    ctx = {
+        "package": opts.package,
+        "package_path": package_path(opts.package),
+        "app_name": opts.app_name,
+        "labels": labels,
+        "model_name": model_name,
+        "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": DEFAULT_MEAN, "std": DEFAULT_STD, **qinfo(t_in)},
+        "output": {"classes": classes, "dtype": t_out.dtype, **qinfo(t_out)},
+        "precision": em.precision,
+        "tool_version": __version__,
+        "model_sha256": sha,
+        "blob_asset": BLOB_ASSET,
+        "labels_asset": LABELS_ASSET,
+        "float_tolerance": None if em.precision == "int8" else FLOAT_TOLERANCE,
+    }
+    for rel, content in android_files(ctx).items():
+        if rel in files:
+            raise AssertionError(f"{rel} is generated twice")
+        files[rel] = content
+    recorded = {"target": "android", "package": opts.package, "app_name": opts.app_name, "precision": em.precision,
+                "labels": labels, "model": model_name}
+    return files, recorded
+
+
+def generate_android(model: Path, out: Path, opts: AndroidOptions, *, force: bool = False, dry_run: bool = False) -> list[FileAction]:
+    data = Path(model).read_bytes()
+    files, recorded = android_project(data, Path(model).name, opts)
+    return write_project(
+        out, files, tool_version=__version__, model_sha256=hashlib.sha256(data).hexdigest(), options=recorded,
+        force=force, dry_run=dry_run,
+    )
