@@ -13,11 +13,19 @@ JOBS   ?= auto
 
 setup: $(STAMP)
 
+# Debian packages the tests and `verify` need: a C++ toolchain and CMake for the generated engine,
+# Mesa's EGL + GLES 3.1 (llvmpipe) to run it headless, glslang to validate shaders, a JDK and the
+# Android NDK-style headers (log, asset manager, bitmap) to compile the Java and JNI sources.
+APT_PACKAGES := python3-venv python3-pip g++ cmake libegl-dev libgles-dev libegl-mesa0 \
+	libgl1-mesa-dri glslang-tools default-jdk-headless android-liblog-dev \
+	android-platform-frameworks-native-headers
+
 # System packages only when missing (apt-get needs root, as on CI and the dev machines).
 $(STAMP): pyproject.toml
-	@if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then \
-		echo "installing python3-venv"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
