@@ -26,6 +26,8 @@ class Row:
 
 def _load(path: Path) -> tuple[list[dict], dict[int, np.ndarray]]:
     path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file or directory; expected a dump directory or a .npy file")
     if path.is_dir():
         return read_dump(path)
     if path.suffix == ".npy":

@@ -21,6 +21,8 @@ def load_input(path: Path, t: Tensor, mean: float = DEFAULT_MEAN, std: float = D
     """An array for input tensor `t` from a .npy file (exact shape and dtype, batch dim optional)
     or an image (decoded, resized, normalized, quantized per `t`)."""
     path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file" + (" (it is a directory)" if path.is_dir() else ""))
     if path.suffix.lower() == ".npy":
         x = load_npy(path)
         if tuple(x.shape) == tuple(t.shape[1:]) and t.shape[:1] == (1,):
@@ -45,7 +47,8 @@ def image_to_input(path: Path, t: Tensor, mean: float, std: float) -> np.ndarray
         with Image.open(path) as im:
             im = im.convert("RGB" if c == 3 else "L").resize((w, h), Image.Resampling.BILINEAR)
             px = np.asarray(im, dtype=np.float32).reshape(1, h, w, c)
-    except (OSError, UnidentifiedImageError) as e:
+    # PIL reports malformed files as OSError, SyntaxError (broken PNG chunks), ValueError or EOFError.
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise UserInputError(f"{path}: cannot decode image ({e})") from None
     x = (px - np.float32(mean)) / np.float32(std)
     if t.dtype == "float32":
@@ -66,7 +69,10 @@ def dequantize(x: np.ndarray, t: Tensor) -> np.ndarray:
 def load_labels(path: Path | None, n: int) -> list[str]:
     if path is None:
         return [str(i) for i in range(n)]
-    labels = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        labels = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserInputError(f"{path}: cannot read labels ({e})") from None
     if len(labels) < n:
         raise UserInputError(f"{path}: {len(labels)} labels for {n} classes")
     return labels[:n]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mobilegen import __version__
-from mobilegen.cli import compare, extract, inspect, simulate
+from mobilegen.cli import compare, extract, generate, inspect, simulate, verify
 from mobilegen.cli.common import set_debug
 
 app = typer.Typer(
@@ -35,7 +35,13 @@ app.command("inspect")(inspect.inspect_cmd)
 app.command("simulate")(simulate.simulate_cmd)
 app.command("extract")(extract.extract_cmd)
 app.command("compare")(compare.compare_cmd)
+app.command("generate")(generate.generate_cmd)
+app.command("verify")(verify.verify_cmd)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

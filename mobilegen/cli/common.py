@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from mobilegen.errors import MobilegenError
+from mobilegen.errors import MobilegenError, UserInputError
 
 _state = {"debug": False}
 
@@ -17,7 +17,8 @@ def set_debug(on: bool) -> None:
 
 
 def user_errors(fn):
-    """Report a MobilegenError as one line on stderr and a non-zero exit, unless --debug."""
+    """Report a MobilegenError (or an OSError on a user's path) as one line on stderr and a
+    non-zero exit, unless --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -28,6 +29,12 @@ def user_errors(fn):
                 raise
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:  # a path the command could not read or write (permissions, a file as a directory, disk full)
+            if _state["debug"]:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            typer.echo(f"error: {where}{e.strerror or e}", err=True)
+            raise typer.Exit(UserInputError.exit_code) from None
 
     return wrapper
 

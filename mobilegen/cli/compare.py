@@ -11,8 +11,8 @@ from mobilegen.errors import ToleranceExceeded
 
 @user_errors
 def compare_cmd(
-    a: Path = typer.Argument(..., exists=True, help="A dump directory or a .npy file."),
-    b: Path = typer.Argument(..., exists=True, help="A dump directory or a .npy file (the reference)."),
+    a: Path = typer.Argument(..., help="A dump directory or a .npy file."),
+    b: Path = typer.Argument(..., help="A dump directory or a .npy file (the reference)."),
     tolerance: int = typer.Option(0, "--tolerance", min=0, help="Largest allowed difference of integer tensors, in LSB."),
     rtol: float = typer.Option(1e-5, "--rtol", min=0.0, help="Largest allowed max|a-b|/max|b| of float tensors."),
 ) -> None:

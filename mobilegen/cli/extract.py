@@ -17,7 +17,7 @@ class Layout(str, Enum):
 
 @user_errors
 def extract_cmd(
-    model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
+    model: Path = typer.Argument(..., help="The .tflite model."),
     out: Path = typer.Option(..., "--out", file_okay=False, help="Directory for the .npy files and manifest.json."),
     layout: Layout = typer.Option(Layout.tflite, "--layout", help="TFLite's layouts, or the packed layouts of the GPU kernels."),
 ) -> None:

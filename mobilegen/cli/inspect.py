@@ -12,7 +12,7 @@ from mobilegen.tflite.reader import read_model_file
 
 @user_errors
 def inspect_cmd(
-    model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
+    model: Path = typer.Argument(..., help="The .tflite model."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Ops, shapes, dtypes, quantization, parameter and byte counts, and whether each op is supported."""

@@ -16,26 +16,28 @@ from mobilegen.tflite.reader import read_model_file
 
 @user_errors
 def simulate_cmd(
-    model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
-    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="An X.npy array or an image."),
+    model: Path = typer.Argument(..., help="The .tflite model."),
+    input: Path = typer.Option(..., "--input", "-i", help="An X.npy array or an image."),
     output: Path = typer.Option(None, "--output", "-o", dir_okay=False, help="Write the (first) output tensor as .npy."),
     dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor an operator writes, plus tensors.json."),
     top: int = typer.Option(5, "--top", min=0, help="Print the top K classes of the output."),
-    labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line."),
+    labels: Path = typer.Option(None, "--labels", help="Class names, one per line."),
     mean: float = typer.Option(DEFAULT_MEAN, help="Image normalization: (pixel - mean) / std."),
     std: float = typer.Option(DEFAULT_STD, help="Image normalization: (pixel - mean) / std."),
 ) -> None:
     """Run the model in the bit-exact numpy simulator of the GPU kernels."""
-    progress(f"reading {model}")
+    # Everything that can be the user's mistake is checked before the first progress line, so an
+    # error is the only line on stderr.
     g = read_model_file(model)
     plan = build_plan(g)
     x = load_input(input, g.tensors[g.inputs[0]], mean, std)
-    progress(f"simulating {len(plan.kernels)} kernels")
+    out_t = g.tensors[g.outputs[0]]
+    names = load_labels(labels, out_t.size) if top else None
+    progress(f"simulating {len(plan.kernels)} kernels of {model}")
     t0 = time.perf_counter()
     sim = Simulator(plan)
     values = sim.run([x])
     progress(f"done in {(time.perf_counter() - t0) * 1000:.1f} ms")
-    out_t = g.tensors[g.outputs[0]]
     y = values[out_t.index]
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +48,5 @@ def simulate_cmd(
         progress(f"wrote {len(written)} tensors to {dump_dir}")
     if top:
         scores = dequantize(y, out_t)
-        names = load_labels(labels, scores.size)
         for rank, (i, s) in enumerate(top_k(scores, top), 1):
             typer.echo(f"{rank}. {names[i]} ({i}): {s:.6f}")

@@ -1,8 +1,8 @@
 """Structural checks on a Graph, each failure located (tensor or op) and saying what was expected.
 
 Per-op shape rules live with the lowering in mobilegen.plan, where the shapes are computed; this
-module checks what every graph must satisfy whatever its ops: indices, execution order, buffers,
-quantization parameters.
+module checks what every graph must satisfy whatever its ops: indices, operand counts, execution
+order, buffers, quantization parameters.
 """
 
 from __future__ import annotations
@@ -16,8 +16,31 @@ from mobilegen.ir.graph import Graph, Tensor
 QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
+# opcode -> (required inputs, most inputs) per the TFLite schema; every op here writes one output.
+# Inputs past the required ones are optional and may be -1 (absent).
+OPERAND_COUNTS = {
+    "CONV_2D": (2, 3),
+    "DEPTHWISE_CONV_2D": (2, 3),
+    "FULLY_CONNECTED": (2, 3),
+    "AVERAGE_POOL_2D": (1, 1),
+    "MAX_POOL_2D": (1, 1),
+    "MEAN": (2, 2),
+    "RESHAPE": (1, 2),
+    "SQUEEZE": (1, 1),
+    "SOFTMAX": (1, 1),
+    "QUANTIZE": (1, 1),
+    "DEQUANTIZE": (1, 1),
+    "ADD": (2, 2),
+    "PAD": (2, 2),
+    "CONCATENATION": (1, None),
+    "RELU": (1, 1),
+    "RELU6": (1, 1),
+}
+
+
 def verify_graph(g: Graph) -> None:
     _check_io(g)
+    _check_operands(g)
     _check_order(g)
     for t in g.tensors:
         _check_tensor(t)
@@ -31,6 +54,22 @@ def _check_io(g: Graph) -> None:
         for i in idxs:
             if not 0 <= i < n:
                 raise ModelValidationError(f"graph {role} refers to tensor {i}, but the graph has {n} tensors")
+
+
+def _check_operands(g: Graph) -> None:
+    for op in g.ops:
+        counts = OPERAND_COUNTS.get(op.opcode)
+        if counts is None:
+            continue
+        need, most = counts
+        if len(op.inputs) < need or (most is not None and len(op.inputs) > most):
+            want = f"{need}" if need == most else f"{need}..{most}" if most is not None else f"at least {need}"
+            raise ModelValidationError(f"{op.describe()} has {len(op.inputs)} inputs; expected {want}")
+        required = op.inputs if most is None else op.inputs[:need]
+        if -1 in required:
+            raise ModelValidationError(f"{op.describe()} lacks a required input (tensor index -1)")
+        if len(op.outputs) != 1:
+            raise ModelValidationError(f"{op.describe()} has {len(op.outputs)} outputs; expected 1")
 
 
 def _check_order(g: Graph) -> None:

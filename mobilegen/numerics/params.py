@@ -283,10 +283,13 @@ def add_params(input1_scale: float, input1_zp: int, input2_scale: float, input2_
     for name, s in (("input1 scale", input1_scale), ("input2 scale", input2_scale),
                     ("output scale", output_scale)):
         _check_scale(name, s)
-    twice_max = float(np.float32(2) * max(_f32(input1_scale), _f32(input2_scale)))
+    # float32 products as in the C++; a huge scale overflows to inf there too and is then
+    # rejected by the multiplier checks (quietly: the message is the error, not a numpy warning).
+    with np.errstate(over="ignore"):
+        twice_max = float(np.float32(2) * max(_f32(input1_scale), _f32(input2_scale)))
+        out_denominator = float(np.float32(1 << ADD_LEFT_SHIFT) * _f32(output_scale))
     m1, e1 = _qm_smaller_than_one_exp(_d(input1_scale) / twice_max)
     m2, e2 = _qm_smaller_than_one_exp(_d(input2_scale) / twice_max)
-    out_denominator = float(np.float32(1 << ADD_LEFT_SHIFT) * _f32(output_scale))
     mo, eo = _qm_smaller_than_one_exp(twice_max / out_denominator)
     lo, hi = activation_range(act, output_scale, output_zp, dtype)
     return AddParams(left_shift=ADD_LEFT_SHIFT, input1_offset=-int(input1_zp),

@@ -38,33 +38,38 @@ _F32_EXACT = 1 << 24  # integers up to this magnitude are exact in float32
 _MAX_OFFSET = {"int8": 255, "uint8": 255}
 
 
-def _pad_window(x: np.ndarray, win: Window, value) -> np.ndarray:
-    """[h][w][c] padded so that every tap of every output position is in range."""
-    need_h = (win.out_h - 1) * win.stride_h + (win.k_h - 1) * win.dil_h + 1
-    need_w = (win.out_w - 1) * win.stride_w + (win.k_w - 1) * win.dil_w + 1
-    bottom = max(need_h - win.pad_top - win.in_h, 0)
-    right = max(need_w - win.pad_left - win.in_w, 0)
-    if win.pad_top == bottom == win.pad_left == right == 0:
-        return x
-    return np.pad(x, ((win.pad_top, bottom), (win.pad_left, right), (0, 0)), constant_values=value)
+def _axis_taps(k: int, dil: int, stride: int, pad: int, n_in: int, n_out: int):
+    """For each filter offset along one axis that reads the input at all, yield
+    (offset, output slice, input slice): the outputs whose tap lands inside the input and the
+    input positions they read. Taps in the padding are skipped, as the reference kernels do, so a
+    huge window over a small input costs only its in-bounds taps."""
+    first = max(0, -(-(pad - (n_out - 1) * stride) // dil))  # first tap any output sees in range
+    last = min(k - 1, (n_in - 1 + pad) // dil)
+    for t in range(first, last + 1):
+        off = t * dil - pad  # input coordinate read by output 0
+        lo = max(0, -(off // stride))  # ceil(-off / stride)
+        hi = min(n_out - 1, (n_in - 1 - off) // stride)
+        if hi >= lo:
+            yield t, slice(lo, hi + 1), slice(lo * stride + off, hi * stride + off + 1, stride)
 
 
-def _taps(xp: np.ndarray, win: Window):
-    """Yield (ky, kx, view [oh][ow][c]) for every tap of the window over padded input xp."""
-    h_span = (win.out_h - 1) * win.stride_h + 1
-    w_span = (win.out_w - 1) * win.stride_w + 1
-    for ky in range(win.k_h):
-        y0 = ky * win.dil_h
-        for kx in range(win.k_w):
-            x0 = kx * win.dil_w
-            yield ky, kx, xp[y0 : y0 + h_span : win.stride_h, x0 : x0 + w_span : win.stride_w, :]
+def _taps(x: np.ndarray, win: Window):
+    """Yield (ky, kx, output rows/cols slices, input view [rows][cols][c]) for every in-bounds tap."""
+    rows = list(_axis_taps(win.k_h, win.dil_h, win.stride_h, win.pad_top, win.in_h, win.out_h))
+    cols = list(_axis_taps(win.k_w, win.dil_w, win.stride_w, win.pad_left, win.in_w, win.out_w))
+    for ky, oy, iy in rows:
+        for kx, ox, ix in cols:
+            yield ky, kx, (oy, ox), x[iy, ix, :]
 
 
-def _im2col(xp: np.ndarray, win: Window) -> np.ndarray:
-    """[oh*ow][kh*kw*c], matching filters flattened from [out][kh][kw][in]."""
-    if win.k_h == win.k_w == win.stride_h == win.stride_w == 1:
-        return xp.reshape(-1, xp.shape[-1])
-    cols = np.stack([v for _, _, v in _taps(xp, win)], axis=2)  # [oh][ow][kh*kw][c]
+def _im2col(x: np.ndarray, win: Window) -> np.ndarray:
+    """[oh*ow][kh*kw*c], matching filters flattened from [out][kh][kw][in]; taps in the padding
+    read 0 (callers pass zero-point-free offsets, so 0 contributes nothing)."""
+    if win.k_h == win.k_w == win.stride_h == win.stride_w == 1 and win.pad_top == win.pad_left == 0:
+        return x.reshape(-1, x.shape[-1])
+    cols = np.zeros((win.out_h, win.out_w, win.k_h * win.k_w, x.shape[-1]), x.dtype)
+    for ky, kx, out, v in _taps(x, win):
+        cols[out[0], out[1], ky * win.k_w + kx] = v
     return cols.reshape(win.out_h * win.out_w, -1)
 
 
@@ -109,10 +114,10 @@ class ConvRunner:
             # Work on offsets so that padding is 0: out-of-bounds taps contribute nothing, as the
             # reference kernels skip them.
             xs = np.subtract(x[0], np.float32(k.in_zp), dtype=np.float32)
-            acc = self.gemm(_im2col(_pad_window(xs, win, 0), win), k.bias)
+            acc = self.gemm(_im2col(xs, win), k.bias)
         else:
             xs = x[0].astype(np.float64)
-            acc = _im2col(_pad_window(xs, win, 0), win) @ self.wmat + k.bias
+            acc = _im2col(xs, win) @ self.wmat + k.bias
         return _output(acc, k.stage, out_dtype).reshape(1, win.out_h, win.out_w, win.out_c)
 
 
@@ -123,14 +128,11 @@ def depthwise(k: DepthwiseConv2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
     xs = np.subtract(x[0], k.in_zp, dtype=np.int32) if q else x[0].astype(np.float64)
     if k.depth_multiplier > 1:  # output channel ic*dm + m reads input channel ic
         xs = np.repeat(xs, k.depth_multiplier, axis=-1)
-    xp = _pad_window(xs, win, 0)
-    acc = prod = None
-    for ky, kx, v in _taps(xp, win):
-        if acc is None:
-            acc = v * k.weights[ky, kx]
-            prod = np.empty_like(acc)  # one buffer for every later tap's products
-        else:
-            acc += np.multiply(v, k.weights[ky, kx], out=prod)
+    acc = np.zeros((win.out_h, win.out_w, win.out_c), xs.dtype)
+    prod = np.empty_like(acc)  # one buffer for every tap's products
+    for ky, kx, out, v in _taps(xs, win):
+        p = prod[out]
+        acc[out] += np.multiply(v, k.weights[ky, kx], out=p)
     acc += k.bias
     return _output(acc, k.stage, out_dtype).reshape(1, win.out_h, win.out_w, win.out_c)
 
@@ -147,15 +149,18 @@ def fully_connected(k: FullyConnected, x: np.ndarray, out_dtype: str) -> np.ndar
 def pool(k: Pool2D, x: np.ndarray, out_dtype: str) -> np.ndarray:
     win = k.win
     quantized = np.dtype(out_dtype).kind in "iu"
+    shape = (win.out_h, win.out_w, win.out_c)
     if k.kind == "max":
-        low = np.iinfo(np.int32).min if quantized else -np.inf
-        xp = _pad_window(x[0].astype(np.int32 if quantized else np.float32), win, low)
-        out = np.max(np.stack([v for _, _, v in _taps(xp, win)]), axis=0)
+        dtype = np.int32 if quantized else np.float32
+        out = np.full(shape, np.iinfo(np.int32).min if quantized else -np.inf, dtype)
+        for _, _, o, v in _taps(x[0].astype(dtype), win):
+            np.maximum(out[o], v, out=out[o])
         return np.clip(out, k.lo, k.hi).astype(out_dtype)[None]
-    xp = _pad_window(x[0].astype(np.int64 if quantized else np.float64), win, 0)
-    total = sum(v for _, _, v in _taps(xp, win))
-    ones = _pad_window(np.ones((win.in_h, win.in_w, 1), np.int64), win, 0)
-    count = sum(v for _, _, v in _taps(ones, win))  # in-bounds taps per output position
+    total = np.zeros(shape, np.int64 if quantized else np.float64)
+    count = np.zeros((win.out_h, win.out_w, 1), np.int64)  # in-bounds taps per output position
+    for _, _, o, v in _taps(x[0].astype(total.dtype), win):
+        total[o] += v
+        count[o] += 1
     if quantized:
         out = P.average_pool_divide(total, count)
     else:

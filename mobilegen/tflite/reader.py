@@ -17,7 +17,7 @@ from tflite.TensorType import TensorType
 
 from mobilegen.errors import ModelFormatError
 from mobilegen.ir.graph import Graph, Op, Quantization, Tensor
-from mobilegen.tflite.options import parse_options
+from mobilegen.tflite.options import OptionsError, parse_options
 
 FILE_IDENTIFIER = b"TFL3"
 _MIN_SIZE = 8  # root offset + file identifier
@@ -73,7 +73,7 @@ class _Reader:
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except ModelFormatError:
+        except (ModelFormatError, OptionsError):
             raise
         except Exception as e:  # the runtime raises IndexError, struct.error, ValueError, ...
             raise ModelFormatError(f"{self.source}: corrupt flatbuffer while reading {what} ({type(e).__name__})") from None
@@ -211,7 +211,10 @@ class _Reader:
                         f"{self.source}: operator {i} ({opcode}) {role} refers to tensor {idx}, "
                         f"but the subgraph has {ntensors} tensors"
                     )
-            options = self._guard(f"{what} ({opcode}) options", lambda o=o, opcode=opcode: parse_options(opcode, o))
+            try:
+                options = self._guard(f"{what} ({opcode}) options", lambda o=o, opcode=opcode: parse_options(opcode, o))
+            except OptionsError as e:
+                raise ModelFormatError(f"{self.source}: {what} ({opcode}) {e}") from None
             ops.append(Op(i, opcode, ins, outs, options))
         return ops
 
