@@ -30,7 +30,8 @@ def user_errors(fn):
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(e.exit_code) from None
         except OSError as e:  # a path the command could not read or write (permissions, a file as a directory, disk full)
-            if _state["debug"]:
+            # Only errors about a file are the user's; anything else (a missing template, say) is a bug.
+            if _state["debug"] or e.filename is None:
                 raise
             where = f"{e.filename}: " if e.filename else ""
             typer.echo(f"error: {where}{e.strerror or e}", err=True)

@@ -31,8 +31,10 @@ def generate_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
 ) -> None:
     """Render a native project for MODEL."""
+    from mobilegen.render.escape import validate_package
     from mobilegen.targets.android import AndroidOptions, generate_android
 
+    validate_package(package)
     names = None
     if labels is not None:
         try:

@@ -1,0 +1,113 @@
+"""`mobilegen generate --target android`: deterministic output, provenance, safe re-runs, and the
+committed android_sample/ staying what the generator makes for the demo model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mobilegen.cli.app import app
+from tests.harness import require
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "android_sample"
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    require("tensorflow")
+    from tests import models
+
+    buf = models.tflite_model("conv2d", models.BUILDERS["conv2d"], dict(h=9, w=7, cin=3, cout=5, k=3, stride=2), "int8")
+    p = tmp_path_factory.mktemp("m") / "m.tflite"
+    p.write_bytes(buf)
+    return p
+
+
+def _generate(model: Path, out: Path, *extra: str):
+    return CliRunner().invoke(app, ["generate", str(model), "--target", "android", "--out", str(out), *extra])
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_with_provenance(small_model: Path, tmp_path: Path):
+    r1 = _generate(small_model, tmp_path / "a", "--package", "org.example.cls")
+    r2 = _generate(small_model, tmp_path / "b", "--package", "org.example.cls")
+    assert r1.exit_code == 0, r1.output
+    assert r2.exit_code == 0, r2.output
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert a == b
+    prov = json.loads(a["mobilegen.json"])
+    assert prov["model_sha256"] == __import__("hashlib").sha256(small_model.read_bytes()).hexdigest()
+    assert prov["options"]["package"] == "org.example.cls" and prov["version"]
+    assert set(prov["files"]) == set(a) - {"mobilegen.json"}
+
+
+def test_rerun_refuses_to_overwrite_user_changes(small_model: Path, tmp_path: Path):
+    out = tmp_path / "p"
+    assert _generate(small_model, out).exit_code == 0
+    r = _generate(small_model, out)
+    assert r.exit_code == 0 and "created" not in r.output
+    readme = out / "README.md"
+    readme.write_text(readme.read_text() + "\nmy notes\n")
+    r = _generate(small_model, out, "--app-name", "Renamed")
+    assert r.exit_code != 0 and "README.md" in r.output and "--force" in r.output
+    assert "my notes" in readme.read_text()
+    r = _generate(small_model, out, "--app-name", "Renamed", "--dry-run", "--force")
+    assert r.exit_code == 0 and "my notes" in readme.read_text()
+    r = _generate(small_model, out, "--app-name", "Renamed", "--force")
+    assert r.exit_code == 0, r.output
+    assert "my notes" not in readme.read_text()
+
+
+@pytest.mark.parametrize("package", ["com", "com.example.class", "com.1x.app", "com..app", "com.example-app.x"])
+def test_invalid_package_is_one_line(small_model: Path, tmp_path: Path, package: str):
+    r = _generate(small_model, tmp_path / "p", "--package", package)
+    assert r.exit_code != 0
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_label_count_must_match(small_model: Path, tmp_path: Path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("only\n")
+    r = _generate(small_model, tmp_path / "p", "--labels", str(labels))
+    assert r.exit_code != 0 and "labels" in r.output
+
+
+def test_golden_pair_is_the_simulator_on_the_sample(small_model: Path, tmp_path: Path):
+    from mobilegen.plan import build_plan
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model_file
+
+    out = tmp_path / "p"
+    assert _generate(small_model, out).exit_code == 0
+    g = read_model_file(small_model)
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    x = np.frombuffer((out / "sdk/src/androidTest/assets/golden_input.bin").read_bytes(), t_in.dtype).reshape(t_in.shape)
+    y = np.frombuffer((out / "sdk/src/androidTest/assets/golden_output.bin").read_bytes(), t_out.dtype)
+    assert np.array_equal(Simulator(build_plan(g)).run([x])[t_out.index].reshape(-1), y)
+
+
+@pytest.mark.slow
+def test_android_sample_is_up_to_date(tmp_path: Path):
+    """android_sample/ is `mobilegen generate` of the demo model; regenerate it and diff."""
+    require("tensorflow")
+    from mobilegen.convert.demo import build
+
+    model = build(tmp_path / "demo")
+    out = tmp_path / "android"
+    labels = tmp_path / "demo" / "labels.txt"
+    r = _generate(model, out, "--labels", str(labels), "--package", "com.example.mobilegen.demo", "--app-name", "Mobilegen Demo")
+    assert r.exit_code == 0, r.output
+    fresh, committed = _tree(out), _tree(SAMPLE)
+    assert sorted(fresh) == sorted(committed), "files differ: regenerate android_sample with `make android-sample`"
+    changed = [p for p in fresh if fresh[p] != committed[p]]
+    assert not changed, f"android_sample is stale ({changed[:5]}); regenerate it with `make android-sample`"
