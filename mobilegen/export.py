@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from mobilegen import layout
-from mobilegen.errors import UnsupportedOpError
-from mobilegen.ir.graph import Tensor
+from mobilegen.errors import UnsupportedOpError, UserInputError
+from mobilegen.ir.graph import Graph, Tensor
+from mobilegen.ir.passes import dequantize_graph, is_quantized
 from mobilegen.plan import (
     Activation,
     Add,
@@ -36,6 +37,7 @@ from mobilegen.plan import (
     Reshape,
     Softmax,
     Window,
+    build_plan,
 )
 from mobilegen.weights import BlobWriter
 
@@ -339,20 +341,26 @@ _ADD_INT_FIELDS = (
 )
 
 
-def default_precision(plan: Plan) -> str:
-    """int8 for integer models (their activations are 8-bit), fp32 for float models."""
-    t = plan.graph.tensors[plan.graph.outputs[0]]
-    quantized = any(plan.graph.tensors[k.output].dtype in ("int8", "uint8") for k in plan.kernels)
-    return "int8" if quantized or t.dtype in ("int8", "uint8") else "fp32"
+def default_precision(g: Graph) -> str:
+    """int8 for integer models, fp32 for float models."""
+    return "int8" if is_quantized(g) else "fp32"
 
 
-def export_plan(plan: Plan, precision: str | None = None) -> EngineModel:
-    """The engine tables and weights blob for `plan` at `precision` (default: the model's own)."""
-    precision = precision or default_precision(plan)
+def plan_for_precision(g: Graph, precision: str | None = None) -> tuple[Plan, str]:
+    """The plan the engine runs at `precision` (default: the model's own). An integer model at a
+    float precision runs dequantized, as TFLite's GPU delegate runs it."""
+    precision = precision or default_precision(g)
     if precision not in PRECISIONS:
-        raise UnsupportedOpError(f"precision {precision!r} is not available yet; available: {', '.join(PRECISIONS)}")
-    if precision != default_precision(plan):
-        raise UnsupportedOpError(
-            f"precision {precision} on a {default_precision(plan)} model (running an int8 model as float) is not available yet"
-        )
+        raise UserInputError(f"precision {precision!r} is not available; available: {', '.join(PRECISIONS)}")
+    if precision == "int8" and not is_quantized(g):
+        raise UserInputError("precision int8 needs an int8 or uint8 model; this model is float (use fp32)")
+    if precision != "int8" and is_quantized(g):
+        g = dequantize_graph(g)
+    return build_plan(g), precision
+
+
+def export_plan(plan: Plan, precision: str) -> EngineModel:
+    """The engine tables and weights blob for `plan` (from plan_for_precision) at `precision`."""
+    if (precision == "int8") != is_quantized(plan.graph):
+        raise ValueError(f"a {'quantized' if is_quantized(plan.graph) else 'float'} plan cannot run at {precision}")
     return _Exporter(plan, precision).export()

@@ -14,9 +14,8 @@ import numpy as np
 from mobilegen import __version__
 from mobilegen.dump import tensor_record
 from mobilegen.errors import UserInputError
-from mobilegen.export import export_plan
+from mobilegen.export import export_plan, plan_for_precision
 from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, image_to_input
-from mobilegen.plan import build_plan
 from mobilegen.sim.runner import Simulator
 from mobilegen.targets.engine_tree import engine_files
 from mobilegen.targets.writer import FileAction, write_project
@@ -61,8 +60,8 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
 
     validate_package(opts.package)
     g = read_model(model_bytes, source=model_name)
-    plan = build_plan(g)
-    em = export_plan(plan, opts.precision)
+    plan, precision = plan_for_precision(g, opts.precision)
+    em = export_plan(plan, precision)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
     if len(t_in.shape) != 4 or t_in.shape[3] not in (1, 3):
         raise UserInputError(f"the Android SDK takes images: the model input {t_in.describe()} is not [1][h][w][1 or 3]")
@@ -87,7 +86,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     files[ASSETS + BLOB_ASSET] = em.blob
     files[ASSETS + LABELS_ASSET] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
     dumped = [t.index for t in em.tensors if t.index != t_in.index]
-    files[ASSETS + TENSORS_ASSET] = json.dumps({"tensors": [tensor_record(g, i) for i in dumped]}, indent=1) + "\n"
+    files[ASSETS + TENSORS_ASSET] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
 
     def qinfo(t):
         return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}

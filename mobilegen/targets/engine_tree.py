@@ -28,12 +28,11 @@ def engine_files(em: EngineModel, model_name: str, model_bytes: bytes) -> dict[s
 
 def write_engine_tree(model: Path, out: Path, precision: str | None = None) -> Path:
     """Development helper: the engine sources and `model.mgw` for `model` under `out`."""
-    from mobilegen.export import export_plan
-    from mobilegen.plan import build_plan
+    from mobilegen.export import export_plan, plan_for_precision
     from mobilegen.tflite.reader import read_model
 
     data = Path(model).read_bytes()
-    em = export_plan(build_plan(read_model(data, source=str(model))), precision)
+    em = export_plan(*plan_for_precision(read_model(data, source=str(model)), precision))
     out = Path(out)
     for rel, text in engine_files(em, Path(model).name, data).items():
         p = out / rel
