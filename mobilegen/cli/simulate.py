@@ -9,7 +9,8 @@ import typer
 from mobilegen.cli.common import progress, user_errors
 from mobilegen.dump import write_dump
 from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, dequantize, load_input, load_labels, top_k
-from mobilegen.plan import build_plan
+from mobilegen.cli.generate import Precision
+from mobilegen.export import plan_for_precision
 from mobilegen.sim.runner import Simulator
 from mobilegen.tflite.reader import read_model_file
 
@@ -24,12 +25,15 @@ def simulate_cmd(
     labels: Path = typer.Option(None, "--labels", help="Class names, one per line."),
     mean: float = typer.Option(DEFAULT_MEAN, help="Image normalization: (pixel - mean) / std."),
     std: float = typer.Option(DEFAULT_STD, help="Image normalization: (pixel - mean) / std."),
+    precision: Precision = typer.Option(
+        None, "--precision", help="As the engine runs it: int8 (integer kernels) or fp32 (an int8 model dequantized, like TFLite's GPU delegate). Default: the model's own."
+    ),
 ) -> None:
     """Run the model in the bit-exact numpy simulator of the GPU kernels."""
     # Everything that can be the user's mistake is checked before the first progress line, so an
     # error is the only line on stderr.
     g = read_model_file(model)
-    plan = build_plan(g)
+    plan, _ = plan_for_precision(g, precision.value if precision else None)
     x = load_input(input, g.tensors[g.inputs[0]], mean, std)
     out_t = g.tensors[g.outputs[0]]
     names = load_labels(labels, out_t.size) if top else None
@@ -44,7 +48,7 @@ def simulate_cmd(
         np.save(output, y)
         progress(f"wrote {output}")
     if dump_dir is not None:
-        written = write_dump(dump_dir, g, values)
+        written = write_dump(dump_dir, plan.graph, values)
         progress(f"wrote {len(written)} tensors to {dump_dir}")
     if top:
         scores = dequantize(y, out_t)
