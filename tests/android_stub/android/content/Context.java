@@ -1,0 +1,9 @@
+package android.content;
+import android.content.res.AssetManager;
+import java.io.File;
+public abstract class Context {
+    public abstract AssetManager getAssets();
+    public abstract File getCacheDir();
+    public abstract ContentResolver getContentResolver();
+    public abstract Context getApplicationContext();
+}

@@ -1,0 +1,506 @@
+"""The Android project's hand-written half (templates/android via android_files): escaping filters,
+Java compiled with javac against tests/android_stub, XML and Gradle structure, the JNI bridge
+syntax-checked against the JDK's and Debian's Android headers, and the portable Bitmap
+preprocessing run on the host against the simulator's (Pillow's) preprocessing.
+
+Tools: a JDK (javac, jar, java, javap), g++, and the Debian packages android-liblog-dev and
+android-platform-frameworks-native-headers. `require_tool` skips with what to install, or fails
+under CI=true, like tests.harness.require does for Python modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mobilegen.errors import UserInputError
+from mobilegen.render import escape
+from mobilegen.targets.android_files import android_files
+
+ROOT = Path(__file__).resolve().parents[1]
+STUB_SRC = Path(__file__).parent / "android_stub"
+ENGINE_HEADERS = ROOT / "templates" / "cpp" / "engine"
+ANDROID_INCLUDE = Path("/usr/include/android")
+JNI_DIR = "sdk/src/main/cpp/jni"
+
+HOSTILE = [
+    'quote " and \\ backslash',
+    "new\nline and\r\ncrlf",
+    "comment */ close /* open // line",
+    "${template} $dollar %s %1$d %%",
+    "@string/x",
+    "?attr/y",
+    "'leading apostrophe",
+    "<tag> & ampersand ]]>",
+    "emoji \U0001F600 and \u00e9",
+    "RTL \u05e9\u05dc\u05d5\u05dd \u202e reversed",
+    "bell \x07 tab\t vt\x0b",
+    "\\u000a unicode escape text \\u0022",
+    "  spaces  around  ",
+    "trailing backslash \\",
+    "??/ trigraph",
+    "",
+]
+
+
+def require_tool(name: str, apt_package: str) -> str:
+    """The path of `name`, or skip naming the package to install; under CI=true a missing tool fails."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed; install it with: apt-get install {apt_package} (make setup does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def require_file(path: Path, apt_package: str) -> None:
+    if not path.exists():
+        msg = f"{path} is missing; install it with: apt-get install {apt_package} (make setup does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def java_home() -> Path:
+    javac = Path(require_tool("javac", "openjdk-17-jdk-headless")).resolve()
+    return javac.parent.parent
+
+
+def make_ctx(**changes) -> dict:
+    ctx = {
+        "package": "com.example.mobilegen.demo",
+        "package_path": "com/example/mobilegen/demo",
+        "app_name": "Mobilegen Demo",
+        "labels": ["cat", "dog", "tabby cat"],
+        "model_name": "mobilenet_v1_int8.tflite",
+        "input": {"h": 224, "w": 224, "c": 3, "dtype": "int8", "scale": 0.0078125, "zero_point": -1,
+                  "mean": 127.5, "std": 127.5},
+        "output": {"classes": 3, "dtype": "int8", "scale": 0.00390625, "zero_point": -128},
+        "precision": "int8",
+        "tool_version": "0.1.0",
+        "model_sha256": "ab" * 32,
+        "blob_asset": "mobilegen/model.mgw",
+        "labels_asset": "mobilegen/labels.json",
+        "float_tolerance": None,
+    }
+    ctx.update(changes)
+    return ctx
+
+
+def hostile_ctx() -> dict:
+    return make_ctx(
+        labels=HOSTILE, output={"classes": len(HOSTILE), "dtype": "uint8", "scale": 0.00390625, "zero_point": 0},
+        input={"h": 128, "w": 160, "c": 1, "dtype": "uint8", "scale": 0.0078125, "zero_point": 128,
+               "mean": 127.5, "std": 127.5},
+        model_name="evil */ \"model\" \\u000a\n${x}\\",
+        app_name="My 'App' \"%s\" <&> \\ @home\n\U0001F600",
+        package="org.hostile_labels.x1", package_path="org/hostile_labels/x1",
+    )
+
+
+def float_ctx() -> dict:
+    return make_ctx(
+        input={"h": 96, "w": 96, "c": 3, "dtype": "float32", "scale": 0.0, "zero_point": 0, "mean": 127.5, "std": 127.5},
+        output={"classes": 3, "dtype": "float32", "scale": 0.0, "zero_point": 0},
+        precision="fp32", float_tolerance=1e-4, application_id="com.example.sample",
+    )
+
+
+CONTEXTS = {"int8": make_ctx, "hostile": hostile_ctx, "float": float_ctx}
+
+
+def render(ctx: dict, out: Path) -> dict[str, str]:
+    files = android_files(ctx)
+    for rel, text in files.items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    return files
+
+
+@pytest.fixture(scope="module")
+def stub_jar(tmp_path_factory) -> Path:
+    javac = require_tool("javac", "openjdk-17-jdk-headless")
+    jar = require_tool("jar", "openjdk-17-jdk-headless")
+    work = tmp_path_factory.mktemp("stub")
+    sources = sorted(str(p) for p in STUB_SRC.rglob("*.java"))
+    subprocess.run([javac, "--release", "8", "-d", str(work / "classes"), *sources], check=True, capture_output=True)
+    subprocess.run([jar, "cf", str(work / "android-stub.jar"), "-C", str(work / "classes"), "."], check=True)
+    return work / "android-stub.jar"
+
+
+def r_java(project: Path, app_package: str) -> str:
+    """The app's R class, from the ids and strings its resources declare (what aapt2 would make)."""
+    layout = (project / "app/src/main/res/layout/activity_main.xml").read_text()
+    ids = sorted(set(re.findall(r'@\+id/(\w+)', layout)))
+    strings = [e.get("name") for e in ET.parse(project / "app/src/main/res/values/strings.xml").getroot()]
+    fields = lambda names: "".join(f"        public static final int {n} = {i};\n" for i, n in enumerate(names))  # noqa: E731
+    return (f"package {app_package};\npublic final class R {{\n"
+            f"    public static final class id {{\n{fields(ids)}    }}\n"
+            f"    public static final class layout {{\n{fields(['activity_main'])}    }}\n"
+            f"    public static final class string {{\n{fields(strings)}    }}\n}}\n")
+
+
+def compile_java(project: Path, files: dict, ctx: dict, stub: Path) -> Path:
+    javac = require_tool("javac", "openjdk-17-jdk-headless")
+    app_package = ctx.get("application_id") or ctx["package"] + ".app"
+    r = project / "gen" / (app_package.replace(".", "/") + "/R.java")
+    r.parent.mkdir(parents=True, exist_ok=True)
+    r.write_text(r_java(project, app_package))
+    sources = [str(project / rel) for rel in files if rel.endswith(".java")] + [str(r)]
+    classes = project / "classes"
+    # -encoding US-ASCII: the generated Java must be pure ASCII (non-ASCII text goes through \\u escapes).
+    res = subprocess.run([javac, "--release", "8", "-encoding", "US-ASCII", "-Xlint:all", "-Xlint:-options",
+                          "-Werror", "-cp", str(stub), "-d", str(classes), *sources], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return classes
+
+
+# ---------------------------------------------------------------------------------------------
+# Escaping filters
+# ---------------------------------------------------------------------------------------------
+
+
+def test_java_string_never_emits_pre_lexing_escapes_for_breakers():
+    s = escape.java_string('a"b\\c\nd\re\u2028\U0001F600\x07')
+    assert s == '"a\\"b\\\\c\\nd\\re\\u2028\\ud83d\\ude00\\u0007"'
+    for bad in ("\\u000a", "\\u000d", "\\u0022", "\\u005c"):
+        assert bad not in escape.java_string("\n\r\"\\").lower()
+
+
+def test_cpp_string_uses_three_digit_octal():
+    assert escape.cpp_string("\u00e9a?\x07\"\\") == '"\\303\\251a\\?\\007\\"\\\\"'
+    assert escape.cpp_string("\x001") == '"\\0001"'  # NUL then the digit 1, not \01
+
+
+def test_kotlin_string_escapes_templates():
+    assert escape.kotlin_string("${x} $y") == '"\\${x} \\$y"'
+
+
+def test_comment_text_is_one_safe_line():
+    text = escape.comment_text("a */ b /* c\nd \\u000a e \\")
+    assert "*/" not in text and "/*" not in text and "\n" not in text and "\\" not in text
+
+
+def test_xml_filters():
+    assert escape.xml_text("<a & b>") == "&lt;a &amp; b&gt;"
+    assert escape.xml_attr("'\"\n") == "&apos;&quot;&#10;"
+    with pytest.raises(UserInputError, match="U\\+0007"):
+        escape.xml_text("bell \x07")
+
+
+def test_android_string_resource():
+    assert escape.android_string_resource("@home") == "\\@home"
+    assert escape.android_string_resource("?x 'y' \"z\"") == "\\?x \\'y\\' \\\"z\\\""
+    assert escape.android_string_resource(" a  b ") == "\\u0020a \\u0020b\\u0020"
+    assert escape.android_string_resource("a\nb\x07<") == "a\\nb\\u0007&lt;"
+
+
+@pytest.mark.parametrize("pkg", ["com.example.app", "org.x_y.Z9"])
+def test_valid_packages(pkg):
+    assert escape.validate_package(pkg) == pkg
+    assert escape.package_path(pkg) == pkg.replace(".", "/")
+
+
+@pytest.mark.parametrize("pkg", ["app", "com..x", "com.1x", "com.example.class", "com.ex-ample", "com.exämple", "_a.b", "a.b.", ""])
+def test_invalid_packages_are_one_line_errors(pkg):
+    with pytest.raises(UserInputError) as e:
+        escape.validate_package(pkg)
+    assert "\n" not in str(e.value) and "package" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rendered project
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(CONTEXTS))
+def test_java_compiles(variant, tmp_path: Path, stub_jar: Path):
+    ctx = CONTEXTS[variant]()
+    files = render(ctx, tmp_path)
+    compile_java(tmp_path, files, ctx, stub_jar)
+
+
+def test_deterministic():
+    assert android_files(hostile_ctx()) == android_files(hostile_ctx())
+
+
+def test_hostile_strings_round_trip_through_java(tmp_path: Path, stub_jar: Path):
+    """Model-derived strings compiled into Java come back exactly (as UTF-16 code units)."""
+    ctx = hostile_ctx()
+    files = render(ctx, tmp_path)
+    classes = compile_java(tmp_path, files, ctx, stub_jar)
+    probe = tmp_path / "probe" / "Probe.java"
+    probe.parent.mkdir()
+    probe.write_text(
+        f"public class Probe {{ public static void main(String[] a) {{\n"
+        f"  for (String s : new String[] {{ {ctx['package']}.ModelInfo.MODEL_NAME, {ctx['package']}.ModelInfo.LABELS_ASSET }}) {{\n"
+        "    StringBuilder b = new StringBuilder();\n"
+        "    for (char c : s.toCharArray()) b.append(String.format(\"%04x \", (int) c));\n"
+        "    System.out.println(b.toString().trim());\n  }\n}}\n"
+    )
+    javac, java = require_tool("javac", "openjdk-17-jdk-headless"), require_tool("java", "openjdk-17-jre-headless")
+    subprocess.run([javac, "--release", "8", "-cp", str(classes), "-d", str(probe.parent), str(probe)], check=True)
+    out = subprocess.run([java, "-cp", f"{classes}{os.pathsep}{probe.parent}", "Probe"], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+
+    def utf16(s: str) -> str:
+        b = s.encode("utf-16-be")
+        return " ".join(f"{int.from_bytes(b[i:i + 2], 'big'):04x}" for i in range(0, len(b), 2))
+
+    assert out == [utf16(ctx["model_name"]), utf16(ctx["labels_asset"])]
+
+
+def aapt_string(text: str) -> str:
+    """What aapt2 makes of a <string> body (after XML parsing): escapes resolved, unescaped
+    whitespace runs collapsed to one space, leading and trailing unescaped whitespace trimmed."""
+    out, i, pending_space = [], 0, False
+    simple = {"n": "\n", "t": "\t", "'": "'", '"': '"', "\\": "\\", "@": "@", "?": "?"}
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            pending_space = True
+            i += 1
+            continue
+        if pending_space and out:
+            out.append(" ")
+        pending_space = False
+        if ch == "\\":
+            nxt = text[i + 1]
+            if nxt == "u":
+                out.append(chr(int(text[i + 2:i + 6], 16)))
+                i += 6
+                continue
+            out.append(simple[nxt])
+            i += 2
+            continue
+        assert ch not in "'\"", f"unescaped {ch!r} in {text!r}"
+        out.append(ch)
+        i += 1
+    return "".join(out).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+@pytest.mark.parametrize("variant", sorted(CONTEXTS))
+def test_xml_parses_and_app_name_round_trips(variant, tmp_path: Path):
+    ctx = CONTEXTS[variant]()
+    files = render(ctx, tmp_path)
+    xml_files = [rel for rel in files if rel.endswith(".xml")]
+    assert len(xml_files) == 4
+    for rel in xml_files:
+        ET.parse(tmp_path / rel)
+    strings = ET.parse(tmp_path / "app/src/main/res/values/strings.xml").getroot()
+    app_name = next(e for e in strings if e.get("name") == "app_name")
+    assert app_name.get("formatted") == "false"
+    assert aapt_string(app_name.text or "") == ctx["app_name"]
+    sdk_manifest = ET.parse(tmp_path / "sdk/src/main/AndroidManifest.xml").getroot()
+    feature = sdk_manifest.find("uses-feature")
+    ns = "{http://schemas.android.com/apk/res/android}"
+    assert feature.get(ns + "glEsVersion") == "0x00030001" and feature.get(ns + "required") == "false"
+    assert sdk_manifest.get("package") is None  # AGP 8: the namespace lives in build.gradle.kts
+
+
+def kotlin_value(text: str, key: str) -> str:
+    m = re.search(rf"^\s*{key}\s*=\s*(.+)$", text, re.M)
+    assert m, f"no {key} in\n{text}"
+    return m.group(1).strip()
+
+
+@pytest.mark.parametrize("variant", sorted(CONTEXTS))
+def test_gradle_structure(variant):
+    ctx = CONTEXTS[variant]()
+    files = android_files(ctx)
+    settings = files["settings.gradle.kts"]
+    assert 'include(":sdk")' in settings and 'include(":app")' in settings and "pluginManagement" in settings
+    catalog = files["gradle/libs.versions.toml"]
+    agp = re.search(r'^agp = "(\d+)\.(\d+)\.(\d+)"$', catalog, re.M)
+    assert agp and agp.group(1) == "8"
+    assert "alias(libs.plugins.android.library) apply false" in files["build.gradle.kts"]
+
+    sdk = files["sdk/build.gradle.kts"]
+    assert "alias(libs.plugins.android.library)" in sdk
+    assert kotlin_value(sdk, "namespace") == escape.kotlin_string(ctx["package"])
+    assert kotlin_value(sdk, "compileSdk") == "35" and kotlin_value(sdk, "minSdk") == "24"
+    assert 'abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64")' in sdk
+    assert kotlin_value(sdk, "path") == 'file("src/main/cpp/CMakeLists.txt")'
+    assert "androidTestImplementation(libs.junit)" in sdk and "androidTestImplementation(libs.androidx.test.runner)" in sdk
+
+    app = files["app/build.gradle.kts"]
+    app_id = ctx.get("application_id") or ctx["package"] + ".app"
+    assert kotlin_value(app, "applicationId") == escape.kotlin_string(app_id)
+    assert kotlin_value(app, "minSdk") == "24" and 'implementation(project(":sdk"))' in app
+    main = f"app/src/main/java/{app_id.replace('.', '/')}/MainActivity.java"
+    assert main in files and f"package {app_id};" in files[main]
+
+    # The JNI layer's CMake fragment lists exactly the sources it ships.
+    jni_cmake = files[f"{JNI_DIR}/CMakeLists.txt"]
+    listed = set(re.findall(r"^\s+(\w+\.cpp)$", jni_cmake, re.M))
+    assert listed == {Path(rel).name for rel in files if rel.startswith(JNI_DIR) and rel.endswith(".cpp")}
+
+
+def test_cmake_entry_point_exists_in_the_full_tree():
+    """sdk/build.gradle.kts points at src/main/cpp/CMakeLists.txt: the engine's templates/cpp
+    (copied to sdk/src/main/cpp by engine_files) must provide it and build jni/ on Android."""
+    text = (ROOT / "templates" / "cpp" / "CMakeLists.txt").read_text()
+    assert "add_subdirectory(jni)" in text and "mobilegen_engine" in text
+
+
+def test_jni_registration_matches_java(tmp_path: Path, stub_jar: Path):
+    """RegisterNatives names and signatures in the bridge equal javap's view of Classifier."""
+    ctx = make_ctx()
+    files = render(ctx, tmp_path)
+    classes = compile_java(tmp_path, files, ctx, stub_jar)
+    javap = require_tool("javap", "openjdk-17-jdk-headless")
+    out = subprocess.run([javap, "-p", "-s", "-cp", str(classes), ctx["package"] + ".Classifier"],
+                         check=True, capture_output=True, text=True).stdout
+    java = dict(re.findall(r"static native \S+ (\w+)\(.*\);\n\s+descriptor: (\S+)", out))
+    cpp = files[f"{JNI_DIR}/mobilegen_jni.cpp"]
+    registered = dict(re.findall(r'method\("(\w+)", "([^"]+)",', cpp))
+    assert java and registered == java
+    assert escape.cpp_string(ctx["package_path"] + "/Classifier") in cpp
+
+
+# ---------------------------------------------------------------------------------------------
+# C++: the JNI bridge against real headers, the portable parts run on the host
+# ---------------------------------------------------------------------------------------------
+
+
+def gxx() -> str:
+    return require_tool("g++", "g++")
+
+
+@pytest.mark.parametrize("variant", sorted(CONTEXTS))
+def test_jni_bridge_compiles(variant, tmp_path: Path):
+    require_file(ANDROID_INCLUDE / "android" / "asset_manager.h", "android-platform-frameworks-native-headers")
+    require_file(ANDROID_INCLUDE / "android" / "log.h", "android-liblog-dev")
+    home = java_home()
+    files = render(CONTEXTS[variant](), tmp_path)
+    for rel in files:
+        if rel.startswith(JNI_DIR) and rel.endswith(".cpp"):
+            res = subprocess.run(
+                [gxx(), "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                 f"-I{home / 'include'}", f"-I{home / 'include' / 'linux'}", f"-I{ANDROID_INCLUDE}",
+                 f"-I{ENGINE_HEADERS}", str(tmp_path / rel)],
+                capture_output=True, text=True)
+            assert res.returncode == 0, f"{rel}:\n{res.stderr}"
+
+
+HARNESS = r"""
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "bitmap_input.h"
+
+using namespace mobilegen;
+
+// harness RGBA_FILE W H OUT_H OUT_W C DTYPE(0 f32, 1 i8, 2 u8) SCALE ZP MEAN STD OUT_FILE
+int main(int, char** argv) {
+  std::ifstream in(argv[1], std::ios::binary);
+  std::vector<uint8_t> rgba((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const int w = atoi(argv[2]), h = atoi(argv[3]);
+  TensorInfo t{};
+  t.rank = 4;
+  t.h = atoi(argv[4]);
+  t.w = atoi(argv[5]);
+  t.c = atoi(argv[6]);
+  t.shape[0] = 1;
+  t.shape[1] = t.h;
+  t.shape[2] = t.w;
+  t.shape[3] = t.c;
+  t.dtype = static_cast<DType>(atoi(argv[7]));
+  t.scale = strtof(argv[8], nullptr);
+  t.zero_point = atoi(argv[9]);
+  // Padded rows, as Android bitmaps may have: the stride is not width * 4.
+  const size_t stride = static_cast<size_t>(w) * 4 + 12;
+  std::vector<uint8_t> padded(stride * h, 0xEE);
+  for (int y = 0; y < h; ++y) {
+    std::copy(rgba.begin() + y * w * 4, rgba.begin() + (y + 1) * w * 4, padded.begin() + y * stride);
+  }
+  io::ImagePreprocessor pre;
+  std::vector<uint8_t> out(io::tensor_bytes(t));
+  std::string error;
+  // A first, different image exercises the reuse of the preprocessor's buffers.
+  std::vector<uint8_t> small(4 * 3 * 2, 100);
+  if (!pre.run({small.data(), 3, 2, 12}, t, 0.0f, 1.0f, out.data(), out.size(), &error) ||
+      !pre.run({padded.data(), w, h, stride}, t, strtof(argv[10], nullptr), strtof(argv[11], nullptr),
+               out.data(), out.size(), &error)) {
+    fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  std::ofstream(argv[12], std::ios::binary).write(reinterpret_cast<char*>(out.data()), out.size());
+  return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory) -> Path:
+    compiler = gxx()
+    work = tmp_path_factory.mktemp("harness")
+    files = render(make_ctx(), work / "project")
+    jni = work / "project" / JNI_DIR
+    (work / "harness.cpp").write_text(HARNESS)
+    exe = work / "harness"
+    res = subprocess.run([compiler, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{jni}", f"-I{ENGINE_HEADERS}",
+                          str(work / "harness.cpp"), str(jni / "bitmap_input.cpp"), "-o", str(exe)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert files
+    return exe
+
+
+DTYPE_CODE = {"float32": 0, "int8": 1, "uint8": 2}
+
+
+@pytest.mark.parametrize("src,dst,c,dtype", [
+    ((97, 61), (32, 24), 3, "int8"),      # shrink (antialiased), both passes
+    ((13, 9), (40, 30), 3, "uint8"),      # enlarge
+    ((50, 40), (50, 17), 1, "int8"),      # height only, luma
+    ((40, 50), (17, 50), 3, "float32"),   # width only
+    ((24, 24), (24, 24), 3, "uint8"),     # identity
+    ((640, 480), (224, 224), 3, "int8"),  # a photo to MobileNet
+])
+def test_bitmap_preprocessing_matches_simulator(src, dst, c, dtype, harness: Path, tmp_path: Path):
+    from PIL import Image
+
+    from mobilegen.inputs import image_to_input
+
+    rng = np.random.default_rng(sum(src) + sum(dst) + c)
+    rgb = rng.integers(0, 256, (src[1], src[0], 3), dtype=np.uint8)
+    png = tmp_path / "in.png"
+    Image.fromarray(rgb).save(png)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    (tmp_path / "in.rgba").write_bytes(rgba.tobytes())
+    scale, zp = (0.0, 0) if dtype == "float32" else (0.0078125 * 1.37, -3 if dtype == "int8" else 120)
+    mean, std = 127.5, 127.5
+    w_out, h_out = dst
+    t = SimpleNamespace(shape=(1, h_out, w_out, c), dtype=dtype, quant=SimpleNamespace(s=scale, zp=zp),
+                        describe=lambda: "input")
+    want = image_to_input(png, t, mean, std)
+    subprocess.run([str(harness), str(tmp_path / "in.rgba"), str(src[0]), str(src[1]), str(h_out), str(w_out),
+                    str(c), str(DTYPE_CODE[dtype]), repr(np.float32(scale).item()), str(zp), str(mean), str(std),
+                    str(tmp_path / "out.bin")], check=True)
+    got = np.fromfile(tmp_path / "out.bin", dtype=dtype).reshape(want.shape)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_labels_json_round_trips():
+    """The labels asset is a JSON array (android.py writes it; Classifier parses it with
+    org.json): every hostile label, newlines included, reads back exactly."""
+    text = json.dumps(HOSTILE, ensure_ascii=False, indent=1) + "\n"
+    assert json.loads(text) == HOSTILE
+    assert escape.json(HOSTILE) and json.loads(escape.json(HOSTILE)) == HOSTILE
