@@ -6,10 +6,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := demo_out
+SAMPLE_PACKAGE := com.example.mobilegen.demo
+SAMPLE_APP := Mobilegen Demo
 # Under CI=true (2 cores) and locally: one pytest worker per core.
 JOBS   ?= auto
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean android-sample demo-model
 
 setup: $(STAMP)
 
@@ -38,6 +40,25 @@ demo: setup
 	$(VENV)/bin/mobilegen simulate $(DEMO)/model.tflite --input $(DEMO)/sample.png \
 		--labels $(DEMO)/labels.txt --top 5 --output $(DEMO)/sim_output.npy --dump-dir $(DEMO)/sim
 	$(VENV)/bin/mobilegen compare $(DEMO)/sim $(DEMO)/reference
+	$(VENV)/bin/mobilegen generate $(DEMO)/model.tflite --target android --out $(DEMO)/android \
+		--labels $(DEMO)/labels.txt --package $(SAMPLE_PACKAGE) --app-name "$(SAMPLE_APP)" --force
+	$(VENV)/bin/mobilegen verify $(DEMO)/android --backend cpu --input $(DEMO)/input.npy \
+		--output $(DEMO)/cpu_output.npy --dump-dir $(DEMO)/cpu
+	$(VENV)/bin/mobilegen compare $(DEMO)/cpu $(DEMO)/sim
+	$(VENV)/bin/mobilegen verify $(DEMO)/android --backend gpu --input $(DEMO)/input.npy \
+		--output $(DEMO)/gpu_output.npy --dump-dir $(DEMO)/gpu
+	$(VENV)/bin/mobilegen compare $(DEMO)/gpu $(DEMO)/sim
+
+# android_sample/ is the project generated for the demo model (examples/demo/, committed so the
+# sample does not depend on TensorFlow's build of the model); tests regenerate it and diff.
+android-sample: setup
+	$(VENV)/bin/mobilegen generate examples/demo/model.tflite --target android --out android_sample \
+		--labels examples/demo/labels.txt --package $(SAMPLE_PACKAGE) --app-name "$(SAMPLE_APP)" --force
+
+# Rebuild examples/demo/ from scratch with TensorFlow (then run `make android-sample`).
+demo-model: setup
+	$(PY) -m mobilegen.convert.demo --out examples/demo
+	rm -rf examples/demo/reference examples/demo/input.npy
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) -q

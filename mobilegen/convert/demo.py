@@ -49,9 +49,10 @@ def build(out: Path) -> Path:
     sample_image(out / "sample.png", DEMO_RESOLUTION)
     g = read_model(buf)
     x = load_input(out / "sample.png", g.tensors[g.inputs[0]])
+    np.save(out / "input.npy", x)  # the preprocessed sample, for `mobilegen verify`
     print("running LiteRT's reference kernels (BUILTIN_REF) on the sample image", flush=True)
     write_dump(out / "reference", g, run_reference(buf, x))
-    print(f"wrote {model}, labels.txt, sample.png, reference/", flush=True)
+    print(f"wrote {model}, labels.txt, sample.png, input.npy, reference/", flush=True)
     return model
 
 

@@ -1,11 +1,174 @@
-"""GLSL ES 3.10 compute shaders for an EngineModel (being written: returns no programs yet)."""
+"""GLSL ES 3.10 compute shaders for an EngineModel: one specialized program per kernel instance
+(identical sources shared), rendered from templates/kernels/glsl.
+
+Binding contract with the GLES backend (templates/cpp/engine/gles_backend.cpp), which keeps every
+kernel within GLES 3.1's minimum of 4 storage blocks per compute shader:
+
+    binding 0  the output tensor                        PHWC4 (uint per slice for 8-bit, vec4 float)
+    binding 1  inputs[0]
+    binding 2  inputs[1] (ADD, CONCATENATION), or the kernel's per-channel vectors concatenated
+               in BlobRef order: CONV/DEPTHWISE bias ‖ out.multipliers ‖ out.shifts,
+               FULLY_CONNECTED bias ‖ scales (float64 as uint pairs, low word first)
+    binding 3  the weights (params.weights), raw from the blob
+
+Every kernel's shapes, offsets and constants are compiled into its source; there are no uniforms.
+"""
 
 from __future__ import annotations
 
-from mobilegen.export import EngineModel
-from mobilegen.render.engine_plan import Dispatch, Shader
+import math
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from mobilegen.errors import UnsupportedOpError
+from mobilegen.export import EngineModel, KernelRecord, TensorRecord
+from mobilegen.render.engine_plan import TEMPLATES, Dispatch, Shader
+
+GLSL_TEMPLATES = TEMPLATES / "kernels" / "glsl"
+MAX_INVOCATIONS = 64  # per workgroup (GLES 3.1 guarantees 128)
+SOFTMAX_THREADS = 64  # one workgroup per softmax row, reducing in shared memory
+
+
+def glsl_float(v: float) -> str:
+    """A GLSL float literal equal to float32(v) (9 significant digits round-trip float32)."""
+    f = float(np.float32(v))
+    if math.isinf(f) or math.isnan(f):
+        raise ValueError(f"no GLSL literal for {v!r}")
+    text = f"{f:.9g}"
+    if not any(ch in text for ch in ".e"):
+        text += ".0"
+    return text
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(GLSL_TEMPLATES)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["glsl_float"] = glsl_float
+    return env
+
+
+def _pow2_at_least(n: int, cap: int) -> int:
+    p = 1
+    while p < n and p < cap:
+        p *= 2
+    return p
+
+
+def _slices(c: int) -> int:
+    return (c + 3) // 4
+
+
+def _grid(w: int, h: int, s: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(local size, group counts) covering (w, h, s) invocations with at most 64 per group."""
+    lx = _pow2_at_least(w, 8)
+    ly = _pow2_at_least(h, 8)
+    lz = _pow2_at_least(s, max(MAX_INVOCATIONS // (lx * ly), 1))
+    local = (lx, ly, lz)
+    groups = (-(-w // lx), -(-h // ly), -(-s // lz))
+    return local, groups
+
+
+def _is_8bit(t: TensorRecord) -> bool:
+    return t.dtype in ("int8", "uint8")
+
+
+class _Renderer:
+    def __init__(self, em: EngineModel):
+        self.em = em
+        self.env = environment()
+
+    def tensor(self, tid: int) -> TensorRecord:
+        return self.em.tensors[tid]
+
+    def render(self, k: KernelRecord) -> tuple[str, str, tuple[int, int, int]] | None:
+        """(base name, source, groups) of kernel `k`, or None when it needs no GPU work."""
+        out = self.tensor(k.output)
+        inp = self.tensor(k.inputs[0])
+        p = k.params
+        ctx = dict(p=p, out=out, inp=inp, quantized=_is_8bit(out) and _is_8bit(inp))
+        w_dtype = inp.dtype  # 8-bit weights share the input's type (int8 or legacy uint8)
+        ctx.update(w_dtype=w_dtype, w_unpack="unpack_s8" if w_dtype == "int8" else "unpack_u8")
+        out_s = _slices(out.c)
+        local, groups = _grid(out.w, out.h, out_s)
+        t = k.type
+        if t == "Conv2D":
+            win = p["win"]
+            name = f"conv2d_{win['k_h']}x{win['k_w']}_s{win['stride_h']}"
+            template = "conv2d.comp.j2"
+        elif t == "DepthwiseConv2D":
+            win = p["win"]
+            name = f"depthwise_{win['k_h']}x{win['k_w']}_s{win['stride_h']}"
+            if p["depth_multiplier"] > 1:
+                name += f"_dm{p['depth_multiplier']}"
+            template = "depthwise_conv2d.comp.j2"
+        elif t == "FullyConnected":
+            name, template = "fully_connected", "fully_connected.comp.j2"
+        elif t in ("AveragePool2D", "MaxPool2D"):
+            win = p["win"]
+            kind = "avg" if t == "AveragePool2D" else "max"
+            name = f"{kind}_pool_{win['k_h']}x{win['k_w']}_s{win['stride_h']}"
+            template = "pool2d.comp.j2"
+            ctx["kind"] = kind
+        elif t == "Mean":
+            name, template = "mean", "mean.comp.j2"
+        elif t == "Add":
+            name, template = "add", "add.comp.j2"
+            ctx["inp2"] = self.tensor(k.inputs[1])
+        elif t == "Pad":
+            name, template = "pad", "pad.comp.j2"
+        elif t == "Concat":
+            name, template = "concat", "concat.comp.j2"
+            ctx["inp2"] = self.tensor(k.inputs[1])
+        elif t == "Softmax":
+            name, template = "softmax", "softmax.comp.j2"
+            rows = out.h * out.w
+            local, groups = (SOFTMAX_THREADS, 1, 1), (rows, 1, 1)
+        elif t in ("Quantize", "Requantize", "Dequantize"):
+            name, template = t.lower(), "quantize.comp.j2"
+            ctx["mode"] = t
+        elif t == "Reshape":
+            if k.alias:
+                return None
+            name, template = "reshape", "reshape.comp.j2"
+        elif t == "Activation":
+            name, template = "activation", "activation.comp.j2"
+        else:
+            raise UnsupportedOpError(f"op {k.op_index}: no GLSL kernel for {t}")
+        ctx["local"] = local
+        ctx["comment"] = (
+            f"{t} ({self.em.precision}), output [{out.h}][{out.w}][{out.c}] {out.dtype}, "
+            f"workgroup {local[0]}x{local[1]}x{local[2]}"
+        )
+        source = self.env.get_template(template).render(**ctx)
+        return name, source, groups
 
 
 def render_gpu(em: EngineModel) -> tuple[list[Shader], list[Dispatch]]:
-    """(shader programs, one Dispatch per kernel of `em`)."""
-    return [], [Dispatch() for _ in em.kernels]
+    """(shader programs, one Dispatch per kernel of `em`, in order). Kernels with identical
+    sources share one program; RESHAPE between equal storage views gets shader -1 (an alias)."""
+    r = _Renderer(em)
+    shaders: list[Shader] = []
+    by_source: dict[str, int] = {}
+    name_counts: dict[str, int] = {}
+    dispatch: list[Dispatch] = []
+    for k in em.kernels:
+        rendered = r.render(k)
+        if rendered is None:
+            dispatch.append(Dispatch(-1, (0, 0, 0)))
+            continue
+        base, source, groups = rendered
+        index = by_source.get(source)
+        if index is None:
+            n = name_counts.get(base, 0) + 1
+            name_counts[base] = n
+            index = by_source[source] = len(shaders)
+            shaders.append(Shader(base if n == 1 else f"{base}_{n}", source))
+        dispatch.append(Dispatch(index, tuple(int(g) for g in groups)))
+    return shaders, dispatch
