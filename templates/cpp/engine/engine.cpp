@@ -1,5 +1,6 @@
 // mobilegen engine: Engine::create (blob validation, backend selection) and Engine::run checks.
 #include <chrono>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -110,13 +111,10 @@ Status check_plan(const ModelPlan& plan, std::string* error) {
 
 }  // namespace
 
-std::unique_ptr<Engine> Engine::create(const void* blob, size_t blob_size, const Options& options, Status* status,
-                                       std::string* error) {
-  Status local_status = Status::Ok;
-  std::string local_error;
-  if (status == nullptr) status = &local_status;
-  if (error == nullptr) error = &local_error;
-  error->clear();
+namespace {
+
+std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const Options& options, Status* status,
+                                      std::string* error) {
   const ModelPlan& plan = model_plan();
 
   *status = check_plan(plan, error);
@@ -151,6 +149,30 @@ std::unique_ptr<Engine> Engine::create(const void* blob, size_t blob_size, const
   *status = backend->init(plan, payload, payload_size, options, error);
   if (*status != Status::Ok) return nullptr;
   return std::make_unique<EngineImpl>(plan, std::move(backend));
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::create(const void* blob, size_t blob_size, const Options& options, Status* status,
+                                       std::string* error) {
+  Status local_status = Status::Ok;
+  std::string local_error;
+  if (status == nullptr) status = &local_status;
+  if (error == nullptr) error = &local_error;
+  error->clear();
+#if defined(__cpp_exceptions)
+  // Allocation failure (a huge model on a small device) is the one exception the engine can meet;
+  // it must not cross the API.
+  try {
+    return create_engine(blob, blob_size, options, status, error);
+  } catch (const std::bad_alloc&) {
+    *status = Status::InvalidArgument;
+    *error = "out of memory while setting up the engine";
+    return nullptr;
+  }
+#else
+  return create_engine(blob, blob_size, options, status, error);
+#endif
 }
 
 }  // namespace mobilegen
