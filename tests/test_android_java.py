@@ -431,7 +431,7 @@ int main(int, char** argv) {
     std::copy(rgba.begin() + y * w * 4, rgba.begin() + (y + 1) * w * 4, padded.begin() + y * stride);
   }
   io::ImagePreprocessor pre;
-  std::vector<uint8_t> out(io::tensor_bytes(t));
+  std::vector<uint8_t> out(tensor_bytes(t));
   std::string error;
   // A first, different image exercises the reuse of the preprocessor's buffers.
   std::vector<uint8_t> small(4 * 3 * 2, 100);

@@ -34,8 +34,4 @@ class BackendImpl {
 std::unique_ptr<BackendImpl> make_gles_backend();
 std::unique_ptr<BackendImpl> make_cpu_backend();
 
-// Bytes of one element of `dtype`, and of a whole tensor.
-size_t dtype_size(DType dtype);
-size_t tensor_bytes(const TensorInfo& t);
-
 }  // namespace mobilegen

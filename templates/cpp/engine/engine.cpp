@@ -23,12 +23,6 @@ const char* status_name(Status s) {
   return "Unknown";
 }
 
-size_t dtype_size(DType dtype) { return dtype == DType::Float32 ? 4 : 1; }
-
-size_t tensor_bytes(const TensorInfo& t) {
-  return static_cast<size_t>(t.h) * static_cast<size_t>(t.w) * static_cast<size_t>(t.c) * dtype_size(t.dtype);
-}
-
 namespace {
 
 const char* dtype_name(DType d) {

@@ -191,6 +191,12 @@ struct ModelPlan {
   int32_t output;  // tensor id of the graph output
 };
 
+// Bytes of one element of `dtype`, and of a whole tensor (its h * w * c storage view).
+inline size_t dtype_size(DType dtype) { return dtype == DType::Float32 ? 4 : 1; }
+inline size_t tensor_bytes(const TensorInfo& t) {
+  return static_cast<size_t>(t.h) * static_cast<size_t>(t.w) * static_cast<size_t>(t.c) * dtype_size(t.dtype);
+}
+
 // Defined in the generated model_plan.cpp.
 const ModelPlan& model_plan();
 

@@ -57,12 +57,6 @@ void resample_vertical(const uint8_t* in, int32_t w_px, int32_t c, int32_t out_h
 
 }  // namespace
 
-size_t element_size(DType dtype) { return dtype == DType::Float32 ? 4 : 1; }
-
-size_t tensor_bytes(const TensorInfo& t) {
-  return static_cast<size_t>(t.h) * t.w * t.c * element_size(t.dtype);
-}
-
 // Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter, box = whole image.
 void ImagePreprocessor::compute_taps(int32_t in_size, int32_t out_size, Taps* taps) {
   const double scale = static_cast<double>(in_size) / out_size;

@@ -22,10 +22,6 @@ struct RgbaImage {
   size_t stride;
 };
 
-// Bytes of one element of `dtype`, and of the whole tensor `t` (its h * w * c storage view).
-size_t element_size(DType dtype);
-size_t tensor_bytes(const TensorInfo& t);
-
 // Converts an image to the graph input, step for step as the simulator does with Pillow:
 //   1. 3-channel inputs take R, G, B; 1-channel inputs take the ITU-R 601-2 luma that Pillow's
 //      convert("L") computes ((19595 R + 38470 G + 7471 B + 0x8000) >> 16);
