@@ -68,6 +68,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/engine.py
 
 clean:
 	rm -rf $(DEMO) tests/.model_cache .pytest_cache
