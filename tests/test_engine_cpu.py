@@ -141,13 +141,16 @@ def build_engine(model: bytes, name: str = "model.tflite", precision: str | None
     plan, precision = plan_for_precision(read_model(model), precision)
     em = export_plan(plan, precision)
     core = core_library()
-    key = hashlib.sha256(model + precision.encode() + _sources_digest().encode()).hexdigest()[:20]
+    files = engine_files(em, name, model)
+    # Keyed by the generated sources too: they change with the GLSL templates and the renderers.
+    generated = "".join(f"{rel}\0{text}\0" for rel, text in sorted(files.items()))
+    key = hashlib.sha256(model + precision.encode() + _sources_digest().encode() + generated.encode()).hexdigest()[:20]
     d = CACHE / f"model-{key}"
     with _locked(d):
         exe = d / "build" / "mobilegen_run"
         if not exe.exists():
             shutil.rmtree(d, ignore_errors=True)
-            for rel, text in engine_files(em, name, model).items():
+            for rel, text in files.items():
                 p = d / "src" / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(text)

@@ -41,6 +41,17 @@ def glsl_float(v: float) -> str:
     return text
 
 
+def f32_parts(v: float) -> tuple[int, int]:
+    """(m, e) with float32(v) == m * 2^e exactly and m a 24-bit integer (v positive and normal)."""
+    f = float(np.float32(v))
+    if not (f > 0 and math.isfinite(f)) or f < float(np.finfo(np.float32).tiny):
+        raise ValueError(f"expected a positive normal float32, got {v!r}")
+    frac, exp = math.frexp(f)  # f = frac * 2^exp, frac in [0.5, 1)
+    m = int(frac * (1 << 24))
+    assert m * 2.0 ** (exp - 24) == f
+    return m, exp - 24
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(GLSL_TEMPLATES)),
@@ -51,6 +62,7 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["glsl_float"] = glsl_float
+    env.filters["f32_parts"] = f32_parts
     return env
 
 
