@@ -3,24 +3,41 @@
 //   mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D]
 //                 [--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]
 //
-// Prints one JSON line (backend, first and best run times); with --dump-dir writes mobilegen's
-// dump format: <tensor index>.npy for the graph input and every tensor a kernel writes, and
-// tensors.json listing the kernel outputs in graph order (as mobilegen/dump.py does).
+// Prints one JSON line (backend, first and best run times, heap allocations made by the runs after
+// the first); with --dump-dir writes mobilegen's dump format: <tensor index>.npy for the graph
+// input and every tensor a kernel writes, and tensors.json listing the kernel outputs in graph
+// order (as mobilegen/dump.py does).
 // Exit status 0 on success, 1 with one line on stderr on any error.
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "engine/engine.h"
 #include "engine/npy.h"
+
+// Every heap allocation made through C++ new (the engine's only allocator) is counted, so the
+// runner can show that run() allocates nothing once the engine is set up.
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -249,13 +266,16 @@ int main(int argc, char** argv) {
   const TensorInfo& out = engine->output();
   std::vector<uint8_t> y(bytes_of(out));
   double first_us = 0.0, best_us = 0.0;
+  long allocations_before = 0;  // counted from the second run on
   for (int r = 0; r < args.repeat; ++r) {
+    if (r == 1) allocations_before = g_allocations.load();
     status = engine->run(x.data.data(), x.data.size(), y.data(), y.size(), &error);
     if (status != Status::Ok) return fail(std::string(mobilegen::status_name(status)) + ": " + error);
     const double us = engine->last_run_us();
     if (r == 0) first_us = best_us = us;
     best_us = std::min(best_us, us);
   }
+  const long allocations = args.repeat > 1 ? g_allocations.load() - allocations_before : -1;
   const int64_t out_shape[4] = {out.shape[0], out.shape[1], out.shape[2], out.shape[3]};
   if (!mobilegen::npy::write(args.output, npy_type(out.dtype), out_shape, out.rank, y.data(), y.size(), &error)) {
     return fail(error);
@@ -264,7 +284,10 @@ int main(int argc, char** argv) {
       !write_dump(*engine, args.dump_dir, x.data.data(), x.data.size(), y.data(), y.size(), &error)) {
     return fail(error);
   }
-  std::printf("{\"backend\": \"%s\", \"first_run_ms\": %.3f, \"best_run_ms\": %.3f, \"runs\": %d}\n",
-              backend_name(engine->backend()), first_us / 1000.0, best_us / 1000.0, args.repeat);
+  // allocations_after_first_run: -1 when there was only one run.
+  std::printf(
+      "{\"backend\": \"%s\", \"first_run_ms\": %.3f, \"best_run_ms\": %.3f, \"runs\": %d, "
+      "\"allocations_after_first_run\": %ld}\n",
+      backend_name(engine->backend()), first_us / 1000.0, best_us / 1000.0, args.repeat, allocations);
   return 0;
 }
