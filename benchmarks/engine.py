@@ -11,7 +11,8 @@ Measures, for MobileNet V1 (int8 and float32, cached by benchmarks/run.py's mode
 - the GLES path on Mesa's llvmpipe (a CPU rasterizer: its times say nothing about a phone GPU);
 - cold vs warm start of the GLES engine with the program-binary cache: the wall time of a whole
   `mobilegen_run` process (blob load, EGL set-up, programs compiled or loaded from the cache, one
-  inference), with an empty cache directory and then with the one the first run filled.
+  inference), with empty caches (ours and Mesa's shader cache, through MESA_SHADER_CACHE_DIR) and
+  then with the caches the first run filled.
 Every engine output is checked against the simulator (bit-exact for int8).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,13 +53,16 @@ def build(project: Path, build_dir: Path, min_size: bool, target: str) -> Path:
     return build_dir / (f"lib{target}.so" if target == "mobilegen_size" else target)
 
 
-def run_engine(runner: Path, project: Path, x: Path, out: Path, backend: str, repeat: int, cache: Path | None = None) -> tuple[dict, float]:
+def run_engine(
+    runner: Path, project: Path, x: Path, out: Path, backend: str, repeat: int, cache: Path | None = None,
+    env: dict | None = None,
+) -> tuple[dict, float]:
     cmd = [str(runner), "--blob", str(project / "sdk/src/main/assets/mobilegen/model.mgw"), "--input", str(x),
            "--output", str(out), "--backend", backend, "--repeat", str(repeat)]
     if cache is not None:
         cmd += ["--cache-dir", str(cache)]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
@@ -96,10 +101,13 @@ def bench_model(mode: str, alpha: float, res: int, repeats: int, work: Path) -> 
         else:
             ok = bool(np.abs(y.astype(np.float64) - expected).max() <= 1e-4 * np.abs(expected).max())
         row[backend] = {"best_ms": report["best_run_ms"], "first_ms": report["first_run_ms"], "matches_simulator": ok}
-    cache = work / f"cache-{mode}"
+    # Cold: our program cache and Mesa's own shader cache both empty (Mesa offers program
+    # binaries only through its cache); warm: both as the cold run left them.
+    cache, mesa_cache = work / f"cache-{mode}", work / f"mesa-cache-{mode}"
     cache.mkdir(exist_ok=True)
-    _, cold = run_engine(runner, project, x_path, out, "gpu", 1, cache)
-    _, warm = run_engine(runner, project, x_path, out, "gpu", 1, cache)
+    env = dict(os.environ, MESA_SHADER_CACHE_DIR=str(mesa_cache))
+    _, cold = run_engine(runner, project, x_path, out, "gpu", 1, cache, env)
+    _, warm = run_engine(runner, project, x_path, out, "gpu", 1, cache, env)
     row["gpu_cold_start_ms"], row["gpu_warm_start_ms"] = cold * 1000, warm * 1000
     row["ref_ms"] = time_reference(model.read_bytes(), x, resolver="ref", repeats=max(repeats // 4, 3)) * 1000
     row["xnnpack_ms"] = time_reference(model.read_bytes(), x, resolver="xnnpack", repeats=repeats) * 1000
