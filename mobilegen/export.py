@@ -2,7 +2,8 @@
 templates/engine/plan.h field for field, and the weights blob (mobilegen.weights) they point into.
 
 All packing for the GPU layouts goes through mobilegen.layout. Both engine backends read the
-packed layouts, so the blob holds each constant once.
+packed layouts, so the blob holds each constant once. At precision fp16 the float weights and
+biases are stored as float16 (the plan has already rounded them: mobilegen.numerics.fp16).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from mobilegen.plan import (
     Softmax,
     Window,
     build_plan,
+    half_storage_plan,
 )
+from mobilegen.numerics.fp16 import to_half
 from mobilegen.weights import BlobWriter
 
-PRECISIONS = ("int8", "fp32")
+PRECISIONS = ("int8", "fp16", "fp32")
 DTYPES = {"float32": "Float32", "int8": "Int8", "uint8": "UInt8"}
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -104,6 +107,8 @@ class _Exporter:
         self.plan = plan
         self.g = plan.graph
         self.precision = precision
+        # float weights and biases in the blob: float16 at fp16 (plan.float_storage), else float32
+        self.to_float = to_half if plan.float_storage == "float16" else (lambda a: np.asarray(a, np.float32))
         self.blob = BlobWriter()
         self.ids: dict[int, int] = {}
         self.tensors: list[TensorRecord] = []
@@ -132,10 +137,15 @@ class _Exporter:
         return self.blob.add(layout.pad_vector(np.asarray(v).astype(dtype)))
 
     def weights_raw(self, w_adjusted: np.ndarray, offset: int, quantized: bool, src: Tensor) -> np.ndarray:
-        """The model's own weight values (int8/uint8 raw, or float32) from the plan's offset-adjusted ones."""
+        """The model's own weight values (int8/uint8 raw, or float at the storage precision) from
+        the plan's offset-adjusted ones."""
         if not quantized:
-            return w_adjusted.astype(np.float32)
+            return self.to_float(w_adjusted)
         return (w_adjusted - offset).astype(src.dtype)
+
+    def bias(self, k, quantized: bool) -> tuple[int, int]:
+        """int32, or float at the storage precision."""
+        return self.vec(k.bias, np.int32) if quantized else self.blob.add(layout.pad_vector(self.to_float(k.bias)))
 
     def stage(self, st: OutputStage, out_c: int) -> dict:
         if st.quantized:
@@ -193,7 +203,7 @@ class _Exporter:
             "input_offset": -int(k.in_zp) if q else 0,
             "weights_offset": int(k.weights_offset) if q else 0,
             "weights": self.blob.add(packed),
-            "bias": self.vec(k.bias, np.int32 if q else np.float32),
+            "bias": self.bias(k, q),
             "out": self.stage(k.stage, k.win.out_c),
         }
 
@@ -225,7 +235,7 @@ class _Exporter:
             "act_min": int(k.stage.lo) if q else 0, "act_max": int(k.stage.hi) if q else 0,
             "lo": 0.0 if q else _bound(k.stage.lo), "hi": 0.0 if q else _bound(k.stage.hi),
             "weights": self.blob.add(layout.fc_weights_to_o4i4(raw)),
-            "bias": self.vec(k.bias, np.int32 if q else np.float32),
+            "bias": self.bias(k, q),
             "scales": self.vec(np.asarray(k.fc.effective_scales, np.float64), np.float64) if q else (0, 0),
         }
         return self.record(k, "FullyConnected", "FullyConnectedParams", params)
@@ -348,19 +358,23 @@ def default_precision(g: Graph) -> str:
 
 def plan_for_precision(g: Graph, precision: str | None = None) -> tuple[Plan, str]:
     """The plan the engine runs at `precision` (default: the model's own). An integer model at a
-    float precision runs dequantized, as TFLite's GPU delegate runs it."""
+    float precision runs dequantized, as TFLite's GPU delegate runs it; fp16 is float kernels with
+    fp16 storage (mobilegen.numerics.fp16), for float and integer models alike."""
     precision = precision or default_precision(g)
     if precision not in PRECISIONS:
         raise UserInputError(f"precision {precision!r} is not available; available: {', '.join(PRECISIONS)}")
     if precision == "int8" and not is_quantized(g):
-        raise UserInputError("precision int8 needs an int8 or uint8 model; this model is float (use fp32)")
+        raise UserInputError("precision int8 needs an int8 or uint8 model; this model is float (use fp32 or fp16)")
     if precision != "int8" and is_quantized(g):
         g = dequantize_graph(g)
-    return build_plan(g), precision
+    plan = build_plan(g)
+    return (half_storage_plan(plan) if precision == "fp16" else plan), precision
 
 
 def export_plan(plan: Plan, precision: str) -> EngineModel:
     """The engine tables and weights blob for `plan` (from plan_for_precision) at `precision`."""
     if (precision == "int8") != is_quantized(plan.graph):
         raise ValueError(f"a {'quantized' if is_quantized(plan.graph) else 'float'} plan cannot run at {precision}")
+    if (precision == "fp16") != (plan.float_storage == "float16"):
+        raise ValueError(f"a plan with {plan.float_storage} storage cannot run at {precision}")
     return _Exporter(plan, precision).export()

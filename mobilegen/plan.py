@@ -10,11 +10,12 @@ Lowering rules:
   weights, and a `ConstantKernel` still reports the folded tensor so dumps list every tensor an
   operator writes.
 - Shape checks are done up front, per op, naming the op and the tensor.
+- Precision fp16 is a property of the whole plan (`half_storage_plan`): see mobilegen.numerics.fp16.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from mobilegen.errors import ModelValidationError, UnsupportedOpError
 from mobilegen.ir.graph import Graph, Op, Tensor
 from mobilegen.ir.verify import QRANGE, verify_graph
 from mobilegen.numerics import params as P
+from mobilegen.numerics.fp16 import round_to_half
 from mobilegen.numerics.softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE
 from mobilegen.numerics.softmax import softmax_params
 
@@ -220,6 +222,9 @@ class ConstantKernel(Kernel):
 class Plan:
     graph: Graph
     kernels: list[Kernel]
+    # "float32", or "float16" at precision fp16: float weights, biases and every stored float
+    # tensor are binary16 numbers (mobilegen.numerics.fp16; half_storage_plan makes such a plan).
+    float_storage: str = "float32"
 
     @property
     def inputs(self) -> tuple[int, ...]:
@@ -250,6 +255,18 @@ def build_plan(g: Graph) -> Plan:
     lw = _Lowering(g)
     kernels = [lw.lower(op) for op in g.ops]
     return Plan(g, kernels)
+
+
+def half_storage_plan(plan: Plan) -> Plan:
+    """`plan` with fp16 storage (mobilegen.numerics.fp16): the float weights and biases rounded to
+    binary16 here, once, so that the simulator runs and the weights blob stores the same numbers;
+    the simulator rounds every stored float tensor (Plan.float_storage)."""
+    kernels = []
+    for k in plan.kernels:
+        if isinstance(k, (Conv2D, DepthwiseConv2D, FullyConnected)) and not k.stage.quantized:
+            k = replace(k, weights=round_to_half(k.weights), bias=round_to_half(k.bias))
+        kernels.append(k)
+    return Plan(plan.graph, kernels, float_storage="float16")
 
 
 def _same_or_valid(padding: str, in_size: int, k: int, stride: int, dil: int, op: Op) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import pytest
 from tests.harness import FLOAT_RTOL, random_input
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_MODEL = ROOT / "demo_out" / "model.tflite"
+DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"  # committed: the model android_sample/ is made from
 GLSLANG_HINT = "apt-get install glslang-tools"
 EGL_HINT = "apt-get install libegl-mesa0 libgl1-mesa-dri libegl-dev libgles-dev"
 VALIDATE_TIMEOUT_S = 120
@@ -53,12 +53,13 @@ def engine_model(model: bytes, precision: str | None = None):
 
 
 def validate_shaders(model: bytes, label: str, tmp_path: Path, precision: str | None = None) -> int:
-    """Render every shader of `model` and run glslangValidator on them; returns the shader count."""
+    """Render every shader of `model` and run glslangValidator on each program as the engine
+    compiles it (the shared library, then the shader's source); returns the shader count."""
     from mobilegen.render.glsl import render_gpu
 
     exe = require_glslang()
     em = engine_model(model, precision)
-    shaders, dispatch = render_gpu(em)
+    library, shaders, dispatch = render_gpu(em)
     assert len(dispatch) == len(em.kernels)
     for k, d in zip(em.kernels, dispatch):
         if k.type == "Reshape" and k.alias:
@@ -67,11 +68,12 @@ def validate_shaders(model: bytes, label: str, tmp_path: Path, precision: str | 
             assert 0 <= d.shader < len(shaders) and all(g >= 1 for g in d.groups), (label, k.type, d)
     assert len({s.source for s in shaders}) == len(shaders), "identical shaders are shared"
     assert len({s.name for s in shaders}) == len(shaders), "shader names are unique"
+    assert library.startswith("#version 310 es\n")
     paths = []
     for s in shaders:
-        assert s.source.startswith("#version 310 es\n"), s.name
+        assert "#version" not in s.source, s.name
         p = tmp_path / f"{s.name}.comp"
-        p.write_text(s.source)
+        p.write_text(library + s.source)
         paths.append(str(p))
     if paths:
         r = subprocess.run([exe, *paths], capture_output=True, text=True, timeout=VALIDATE_TIMEOUT_S)
@@ -171,21 +173,19 @@ def _sweep(modes=GPU_MODES, with_fp32=True):
 # --------------------------------------------------------------------------------------------------
 # Shader validation
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not DEMO_MODEL.exists(), reason="make demo writes demo_out/model.tflite")
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_demo_shaders_validate(precision, tmp_path):
     n = validate_shaders(DEMO_MODEL.read_bytes(), f"demo {precision}", tmp_path, precision)
     assert n > 0
 
 
-@pytest.mark.skipif(not DEMO_MODEL.exists(), reason="make demo writes demo_out/model.tflite")
 def test_rendering_is_deterministic_and_shared():
     from mobilegen.render.glsl import render_gpu
 
     em = engine_model(DEMO_MODEL.read_bytes())
-    a, da = render_gpu(em)
-    b, db = render_gpu(em)
-    assert [(s.name, s.source) for s in a] == [(s.name, s.source) for s in b] and da == db
+    la, a, da = render_gpu(em)
+    lb, b, db = render_gpu(em)
+    assert la == lb and [(s.name, s.source) for s in a] == [(s.name, s.source) for s in b] and da == db
     # MobileNet V1's repeated 14x14-style blocks share programs.
     assert len(a) < sum(1 for k in em.kernels if not (k.type == "Reshape" and k.alias))
     names = [s.name for s in a]
@@ -214,7 +214,6 @@ def test_mobilenet_shaders_validate(family, alpha, resolution, mode, precision, 
 # --------------------------------------------------------------------------------------------------
 # The GPU backend on Mesa against the simulator
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not DEMO_MODEL.exists(), reason="make demo writes demo_out/model.tflite")
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_demo_model_on_gpu(precision, tmp_path):
     engine = _build(DEMO_MODEL.read_bytes(), DEMO_MODEL.name, precision)
@@ -232,9 +231,48 @@ def test_fully_connected_double_rescale_on_gpu(tmp_path):
     compare_gpu_with_simulator(_build(model), "dense_softmax int8", tmp_path, seeds=(0, 1, 2, 3))
 
 
+def test_auto_falls_back_to_cpu_when_a_shader_fails(tmp_path):
+    """A driver whose compiler rejects a program (GpuError, common on phones): Backend::Auto runs
+    on the CPU, Backend::Gpu reports the error. The failure is staged by breaking one shader of the
+    generated plan."""
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.targets.engine_tree import engine_files
+    from tests.test_engine_cpu import _cmake, core_library, require_toolchain
+
+    require_toolchain()
+    model = _one_op_model("conv2d", dict(h=7, w=9, cin=3, cout=13, k=3, stride=2, padding="same"), "int8")
+    engine = _build(model)  # the working engine: its plan, blob and simulator
+    files = engine_files(engine.em, "model.tflite", model)
+    plan_cpp = files["engine/model_plan.cpp"]
+    assert plan_cpp.count("void main() {") >= 1
+    files["engine/model_plan.cpp"] = plan_cpp.replace("void main() {", "void main() {\n  not_a_function();", 1)
+    for rel, text in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_text(text)
+    _cmake(tmp_path / "src", tmp_path / "build", f"-DMOBILEGEN_PREBUILT_CORE={core_library()}", target="mobilegen_run")
+    g = engine.graph
+    x = random_input(g.tensors[g.inputs[0]], 0)
+    np.save(tmp_path / "x.npy", x)
+
+    def run(backend: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(tmp_path / "build" / "mobilegen_run"), "--blob", str(engine.blob), "--input",
+                               str(tmp_path / "x.npy"), "--output", str(tmp_path / f"{backend}.npy"), "--backend",
+                               backend], capture_output=True, text=True, timeout=300)
+
+    gpu = run("gpu")
+    if "GpuUnavailable" in gpu.stderr:
+        _missing(f"no EGL / OpenGL ES 3.1 compute on this host ({gpu.stderr.strip()}); install Mesa: {EGL_HINT}")
+    assert gpu.returncode != 0 and "GpuError" in gpu.stderr and "does not compile" in gpu.stderr, gpu.stderr
+    auto = run("auto")
+    assert auto.returncode == 0, auto.stderr
+    assert json.loads(auto.stdout)["backend"] == "cpu"
+    want = Simulator(engine.plan).run([x])[g.outputs[0]]
+    np.testing.assert_array_equal(np.load(tmp_path / "auto.npy"), want)
+
+
 def test_program_binary_cache(tmp_path):
     """A second engine start loads every program from the cache and computes the same output; a
-    corrupt cache file falls back to compiling."""
+    corrupt cache file falls back to compiling; an unwritable cache directory only skips caching."""
     model = _one_op_model("conv2d", dict(h=7, w=9, cin=3, cout=13, k=3, stride=2, padding="same"), "int8")
     engine = _build(model)
     g = engine.graph
@@ -255,6 +293,10 @@ def test_program_binary_cache(tmp_path):
         p.write_bytes(p.read_bytes()[:40] + b"garbage" * 10)
     run_gpu(engine, x, tmp_path / "corrupt", cache_dir=cache, dump=False)
     np.testing.assert_array_equal(np.load(tmp_path / "corrupt" / "y.npy"), cold)
+    # The cache is best effort: a directory that cannot be written (here: missing) is no error.
+    run_gpu(engine, x, tmp_path / "unwritable", cache_dir=tmp_path / "missing" / "cache", dump=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "unwritable" / "y.npy"), cold)
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ class Target(str, Enum):
 
 class Precision(str, Enum):
     int8 = "int8"
+    fp16 = "fp16"
     fp32 = "fp32"
 
 
@@ -23,7 +24,7 @@ def generate_cmd(
     model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
     target: Target = typer.Option(..., "--target", help="What to generate."),
     out: Path = typer.Option(..., "--out", file_okay=False, help="The project directory."),
-    precision: Precision = typer.Option(None, "--precision", help="Kernel arithmetic (default: int8 for int8 models, fp32 for float)."),
+    precision: Precision = typer.Option(None, "--precision", help="Kernel arithmetic: int8 (integer, int8 models only), fp16 (float, fp16 storage) or fp32 (default: int8 for int8 models, fp32 for float)."),
     package: str = typer.Option("com.example.mobilegen", "--package", help="Java package / application id."),
     app_name: str = typer.Option("Mobilegen Classifier", "--app-name", help="The sample app's name."),
     labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line."),

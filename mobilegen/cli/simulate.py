@@ -26,7 +26,7 @@ def simulate_cmd(
     mean: float = typer.Option(DEFAULT_MEAN, help="Image normalization: (pixel - mean) / std."),
     std: float = typer.Option(DEFAULT_STD, help="Image normalization: (pixel - mean) / std."),
     precision: Precision = typer.Option(
-        None, "--precision", help="As the engine runs it: int8 (integer kernels) or fp32 (an int8 model dequantized, like TFLite's GPU delegate). Default: the model's own."
+        None, "--precision", help="As the engine runs it: int8 (integer kernels), fp16 (float kernels, every stored float rounded to float16) or fp32; an int8 model at fp16/fp32 runs dequantized, like TFLite's GPU delegate. Default: the model's own."
     ),
 ) -> None:
     """Run the model in the bit-exact numpy simulator of the GPU kernels."""

@@ -73,8 +73,10 @@ def environment() -> Environment:
 
 def render_model_plan(
     em: EngineModel, model_name: str, model_sha256: str, shaders: list[Shader] | None = None,
-    dispatch: list[Dispatch] | None = None,
+    dispatch: list[Dispatch] | None = None, shader_library: str = "",
 ) -> str:
+    """model_plan.cpp; `shader_library`, `shaders` and `dispatch` come from render_gpu (without
+    them the plan has no GPU programs)."""
     shaders = shaders or []
     dispatch = dispatch or [Dispatch() for _ in em.kernels]
     return environment().get_template("cpp/engine/model_plan.cpp.j2").render(
@@ -86,6 +88,7 @@ def render_model_plan(
         kernels=em.kernels,
         dispatch=dispatch,
         shaders=shaders,
+        shader_library=shader_library,
         dtypes=DTYPES,
         blob_version=BLOB_VERSION,
         plan_hash=list(em.plan_hash),

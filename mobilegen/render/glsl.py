@@ -4,19 +4,26 @@
 Binding contract with the GLES backend (templates/cpp/engine/gles_backend.cpp), which keeps every
 kernel within GLES 3.1's minimum of 4 storage blocks per compute shader:
 
-    binding 0  the output tensor                        PHWC4 (uint per slice for 8-bit, vec4 float)
+    binding 0  the output tensor                        PHWC4 (uint per slice for 8-bit, vec4 float,
+                                                        uvec2 of 4 halves for float at fp16)
     binding 1  inputs[0]
     binding 2  inputs[1] (ADD, CONCATENATION), or the kernel's per-channel vectors concatenated
                in BlobRef order: CONV/DEPTHWISE bias ‖ out.multipliers ‖ out.shifts,
                FULLY_CONNECTED bias ‖ scales (float64 as uint pairs, low word first)
     binding 3  the weights (params.weights), raw from the blob
 
+At precision fp16 (mobilegen.numerics.fp16) float tensors and float constants are float16, four
+to a uvec2; the kernels unpack them, compute in highp float and pack what they store.
+
 Every kernel's shapes, offsets and constants are compiled into its source; there are no uniforms.
+A kernel's source is only its own part: the engine compiles it after the model's one shader library
+(library.glsl.j2: version, precisions and every shared helper), which it stores once.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -87,24 +94,38 @@ def _grid(w: int, h: int, s: int) -> tuple[tuple[int, int, int], tuple[int, int,
     return local, groups
 
 
-def _is_8bit(t: TensorRecord) -> bool:
+def _is_8bit(t) -> bool:
     return t.dtype in ("int8", "uint8")
+
+
+@dataclass(frozen=True)
+class GpuTensor:
+    """A tensor as its shader sees it: the storage view and the GLSL type of one PHWC4 cell."""
+
+    dtype: str
+    h: int
+    w: int
+    c: int
+    cell: str  # "uint" (4 x 8-bit), "vec4" (4 x float32) or "uvec2" (4 x float16, precision fp16)
 
 
 class _Renderer:
     def __init__(self, em: EngineModel):
         self.em = em
         self.env = environment()
+        self.fp16 = em.precision == "fp16"
 
-    def tensor(self, tid: int) -> TensorRecord:
-        return self.em.tensors[tid]
+    def tensor(self, tid: int) -> GpuTensor:
+        t: TensorRecord = self.em.tensors[tid]
+        cell = "uint" if _is_8bit(t) else "uvec2" if self.fp16 else "vec4"
+        return GpuTensor(t.dtype, t.h, t.w, t.c, cell)
 
     def render(self, k: KernelRecord) -> tuple[str, str, tuple[int, int, int]] | None:
         """(base name, source, groups) of kernel `k`, or None when it needs no GPU work."""
         out = self.tensor(k.output)
         inp = self.tensor(k.inputs[0])
         p = k.params
-        ctx = dict(p=p, out=out, inp=inp, quantized=_is_8bit(out) and _is_8bit(inp))
+        ctx = dict(p=p, out=out, inp=inp, quantized=_is_8bit(out) and _is_8bit(inp), fp16=self.fp16)
         w_dtype = inp.dtype  # 8-bit weights share the input's type (int8 or legacy uint8)
         ctx.update(w_dtype=w_dtype, w_unpack="unpack_s8" if w_dtype == "int8" else "unpack_u8")
         out_s = _slices(out.c)
@@ -162,9 +183,15 @@ class _Renderer:
         return name, source, groups
 
 
-def render_gpu(em: EngineModel) -> tuple[list[Shader], list[Dispatch]]:
-    """(shader programs, one Dispatch per kernel of `em`, in order). Kernels with identical
-    sources share one program; RESHAPE between equal storage views gets shader -1 (an alias)."""
+def render_library() -> str:
+    """The GLSL every kernel source is compiled after (glShaderSource's first string)."""
+    return environment().get_template("library.glsl.j2").render()
+
+
+def render_gpu(em: EngineModel) -> tuple[str, list[Shader], list[Dispatch]]:
+    """(shader library, shader programs, one Dispatch per kernel of `em`, in order). A program is
+    compiled from library + its source. Kernels with identical sources share one program; RESHAPE
+    between equal storage views gets shader -1 (an alias)."""
     r = _Renderer(em)
     shaders: list[Shader] = []
     by_source: dict[str, int] = {}
@@ -183,4 +210,4 @@ def render_gpu(em: EngineModel) -> tuple[list[Shader], list[Dispatch]]:
             index = by_source[source] = len(shaders)
             shaders.append(Shader(base if n == 1 else f"{base}_{n}", source))
         dispatch.append(Dispatch(index, tuple(int(g) for g in groups)))
-    return shaders, dispatch
+    return render_library(), shaders, dispatch

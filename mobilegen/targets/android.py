@@ -28,7 +28,11 @@ LABELS_ASSET = "mobilegen/labels.json"
 TENSORS_ASSET = "mobilegen/tensors.json"
 TEST_ASSETS = "sdk/src/androidTest/assets/"
 SAMPLE_IMAGE = "app/src/main/assets/sample.png"
-FLOAT_TOLERANCE = 1e-4  # fp32 kernels vs the simulator (DESIGN.md's numerical contract)
+# The golden test's tolerance for float kernels, max|a - b| / max|b| over the output:
+# fp32: DESIGN.md's numerical contract. fp16: each kernel is within 1e-3 of the simulator given the
+# same inputs (tests/test_fp16.py), but over a whole MobileNet values that round to the neighbouring
+# float16 spread (up to 4e-3 on llvmpipe), and a phone's float32 arithmetic differs further.
+FLOAT_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 
 
 @dataclass
@@ -104,7 +108,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         "model_sha256": sha,
         "blob_asset": BLOB_ASSET,
         "labels_asset": LABELS_ASSET,
-        "float_tolerance": None if em.precision == "int8" else FLOAT_TOLERANCE,
+        "float_tolerance": FLOAT_TOLERANCE.get(em.precision),
     }
     for rel, content in android_files(ctx).items():
         if rel in files:

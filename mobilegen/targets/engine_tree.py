@@ -20,9 +20,9 @@ def engine_files(em: EngineModel, model_name: str, model_bytes: bytes) -> dict[s
     for path in sorted(CPP_TEMPLATES.rglob("*")):
         if path.is_file() and path.suffix != ".j2":
             files[path.relative_to(CPP_TEMPLATES).as_posix()] = path.read_text()
-    shaders, dispatch = render_gpu(em)
+    library, shaders, dispatch = render_gpu(em)
     sha = hashlib.sha256(model_bytes).hexdigest()
-    files["engine/model_plan.cpp"] = render_model_plan(em, model_name, sha, shaders, dispatch)
+    files["engine/model_plan.cpp"] = render_model_plan(em, model_name, sha, shaders, dispatch, library)
     return files
 
 

@@ -23,7 +23,7 @@ class BackendImpl {
 
   // `input`: the graph input in NHWC order and its own dtype; `output`: room for the graph
   // output. With `dump`, reports the graph input and then every kernel's output, in kernel order,
-  // as NHWC data of the tensor's dtype.
+  // as NHWC data of the tensor's dtype holding the stored values (Engine::run).
   virtual Status run(const void* input, void* output, std::string* error,
                      const TensorDumpFn& dump) = 0;
 

@@ -13,6 +13,10 @@
 //                                   summing each output in (ky, kx, ic) order like the reference
 // Integer convolutions gather (x + input_offset) as int16 rows (an im2col for k > 1), so padding
 // taps hold 0 and contribute nothing, exactly as the reference kernels skip them.
+//
+// Precision::Fp16 runs the float kernels unchanged on float16 numbers, as the GPU does: the blob's
+// float16 constants are widened once, and the graph input and every float kernel output are
+// rounded to float16 in place (half.h) when they are stored.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -24,6 +28,7 @@
 
 #include "backend.h"
 #include "fixedpoint.h"
+#include "half.h"
 
 // On x86-64 Linux hosts the hot loops are compiled twice, baseline (SSE2) and AVX2, and picked
 // at load time (GCC/Clang function multiversioning): AVX2 has the per-lane shifts the
@@ -61,8 +66,8 @@ T clamp_to(int32_t v, int32_t lo, int32_t hi) {
 
 class Constants {
  public:
-  Constants(const uint8_t* payload, size_t size, std::string* error)
-      : payload_(payload), size_(size), error_(error) {}
+  Constants(const uint8_t* payload, size_t size, bool half_floats, std::string* error)
+      : payload_(payload), size_(size), half_floats_(half_floats), error_(error) {}
 
   // Copies `count` values of T from `ref`, which must hold exactly that many bytes.
   template <typename T>
@@ -80,9 +85,20 @@ class Constants {
     return true;
   }
 
+  // Float weights or biases: float32 in the blob, or float16 at Precision::Fp16.
+  bool read_floats(const BlobRef& ref, size_t count, const char* what, int kernel, std::vector<float>* out) {
+    if (!half_floats_) return read(ref, count, what, kernel, out);
+    std::vector<uint16_t> halves;
+    if (!read(ref, count, what, kernel, &halves)) return false;
+    out->resize(count);
+    for (size_t i = 0; i < count; ++i) (*out)[i] = half_to_float(halves[i]);
+    return true;
+  }
+
  private:
   const uint8_t* payload_;
   size_t size_;
+  bool half_floats_;
   std::string* error_;
 };
 
@@ -396,7 +412,8 @@ class ConvFloat final : public CpuKernel {
     const int so = ceil_div(win_.out_c, kLanes), si = ceil_div(win_.in_c, kLanes);
     const size_t taps = static_cast<size_t>(win_.k_h) * win_.k_w;
     const size_t count = depthwise_ ? taps * ocp_ : static_cast<size_t>(so) * taps * si * kLanes * kLanes;
-    if (!c.read(p.weights, count, "weights", index, &raw) || !c.read(p.bias, ocp_, "bias", index, &bias_)) {
+    if (!c.read_floats(p.weights, count, "weights", index, &raw) ||
+        !c.read_floats(p.bias, ocp_, "bias", index, &bias_)) {
       return false;
     }
     if (depthwise_) {
@@ -533,8 +550,8 @@ class FullyConnectedFloat final : public CpuKernel {
   bool init(int index, Constants& c) {
     std::vector<float> raw;
     const int si = ceil_div(p_.in_c, kLanes);
-    if (!c.read(p_.weights, static_cast<size_t>(ocp_) * si * kLanes, "weights", index, &raw) ||
-        !c.read(p_.bias, ocp_, "bias", index, &bias_)) {
+    if (!c.read_floats(p_.weights, static_cast<size_t>(ocp_) * si * kLanes, "weights", index, &raw) ||
+        !c.read_floats(p_.bias, ocp_, "bias", index, &bias_)) {
       return false;
     }
     // [ceil(oc/4)][ceil(ic/4)][o4][i4] -> [ic][ocp]
@@ -923,7 +940,8 @@ class CpuBackend final : public BackendImpl {
   Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size, const Options&,
               std::string* error) override {
     plan_ = &plan;
-    Constants constants(payload, payload_size, error);
+    half_ = plan.precision == Precision::Fp16;
+    Constants constants(payload, payload_size, half_, error);
     kernels_.clear();
     for (int i = 0; i < plan.num_kernels; ++i) {
       std::unique_ptr<CpuKernel> k;
@@ -939,9 +957,13 @@ class CpuBackend final : public BackendImpl {
     const ModelPlan& plan = *plan_;
     const TensorInfo& in = plan.tensors[plan.input];
     std::memcpy(tensors_[plan.input], input, tensor_bytes(in));
+    store(in, tensors_[plan.input]);
     if (dump) dump(in, tensors_[plan.input], tensor_bytes(in));
     for (int i = 0; i < plan.num_kernels; ++i) {
-      if (kernels_[i]) kernels_[i]->run(tensors_.data(), scratch_);
+      if (kernels_[i]) {
+        kernels_[i]->run(tensors_.data(), scratch_);
+        store(plan.tensors[plan.kernels[i].output], tensors_[plan.kernels[i].output]);
+      }
       if (dump) {
         const TensorInfo& t = plan.tensors[plan.kernels[i].output];
         dump(t, tensors_[plan.kernels[i].output], tensor_bytes(t));
@@ -955,6 +977,13 @@ class CpuBackend final : public BackendImpl {
   Backend kind() const override { return Backend::Cpu; }
 
  private:
+  // What storing tensor `t` does to its values: at Precision::Fp16 floats become float16 numbers.
+  void store(const TensorInfo& t, uint8_t* data) const {
+    if (!half_ || t.dtype != DType::Float32) return;
+    float* v = reinterpret_cast<float*>(data);
+    for (size_t i = 0, n = element_count(t); i < n; ++i) v[i] = round_to_half(v[i]);
+  }
+
   Status make_kernel(const ModelPlan& plan, int index, Constants& constants, std::unique_ptr<CpuKernel>* made,
                      std::string* error) {
     const Kernel& k = plan.kernels[index];
@@ -1150,6 +1179,7 @@ class CpuBackend final : public BackendImpl {
   }
 
   const ModelPlan* plan_ = nullptr;
+  bool half_ = false;  // Precision::Fp16
   std::vector<std::unique_ptr<CpuKernel>> kernels_;
   std::vector<uint8_t> arena_;
   std::vector<uint8_t*> tensors_;

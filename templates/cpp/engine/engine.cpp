@@ -124,7 +124,8 @@ std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const 
     case Backend::Auto: {
       backend = make_gles_backend();
       *status = backend ? backend->init(plan, payload, payload_size, options, error) : Status::GpuUnavailable;
-      if (*status == Status::GpuUnavailable && options.backend == Backend::Auto) {
+      const bool gpu_failed = *status == Status::GpuUnavailable || *status == Status::GpuError;
+      if (gpu_failed && options.backend == Backend::Auto) {  // see Backend::Auto in engine.h
         backend.reset();  // release the EGL context before the CPU allocates its arena
         error->clear();
         break;

@@ -10,6 +10,14 @@
 
 #include "plan.h"
 
+// The engine compiles with hidden visibility (CMakeLists.txt), so a shared library built from it
+// exports only what is marked here: this header's API.
+#if defined(__GNUC__)
+#define MOBILEGEN_API __attribute__((visibility("default")))
+#else
+#define MOBILEGEN_API
+#endif
+
 namespace mobilegen {
 
 enum class Status : int32_t {
@@ -17,15 +25,19 @@ enum class Status : int32_t {
   InvalidBlob = 1,      // weights blob: bad magic, version, size, checksum or plan hash
   InvalidInput = 2,     // wrong input size or type
   GpuUnavailable = 3,   // no EGL / GLES 3.1 compute (only when the GPU backend was demanded)
-  GpuError = 4,         // shader compile/link failure or GL error
+  GpuError = 4,         // shader compile/link failure or GL error (Backend::Gpu, or run())
   InvalidArgument = 5,  // e.g. a null pointer, an unknown backend
-  IoError = 6,          // program cache or dump directory not writable
+  IoError = 6,          // a dump directory not writable (never the program cache: a cache file
+                        // that cannot be written is skipped)
 };
 
-const char* status_name(Status s);
+MOBILEGEN_API const char* status_name(Status s);
 
 enum class Backend : int32_t {
-  Auto = 0,  // GPU when GLES 3.1 compute works, else the CPU
+  // The GPU when its backend sets up, else the CPU: a missing EGL / GLES 3.1 (GpuUnavailable)
+  // and a driver that fails to build or run the set-up (GpuError: shader compiler bugs are common
+  // on phones) both fall back. Backend::Gpu reports those errors instead.
+  Auto = 0,
   Gpu = 1,
   Cpu = 2,
 };
@@ -33,14 +45,14 @@ enum class Backend : int32_t {
 struct Options {
   Backend backend = Backend::Auto;
   // Directory for the program-binary cache (keyed by renderer, driver version and shader hash);
-  // empty: no cache.
+  // empty: no cache. Best effort: files that cannot be read or written are compiled instead.
   std::string cache_dir;
 };
 
 // One tensor as the debug hook sees it: NHWC (TFLite's layout), in the tensor's own dtype.
 using TensorDumpFn = std::function<void(const TensorInfo& info, const void* data, size_t bytes)>;
 
-class Engine {
+class MOBILEGEN_API Engine {
  public:
   // Validates the blob against the compiled-in plan, sets up the backend, compiles programs (or
   // loads them from the cache) and uploads the weights once. `blob` must stay valid only during
@@ -56,7 +68,8 @@ class Engine {
 
   // Runs one inference. `input` holds input().dtype values in NHWC order; `output` receives
   // output().dtype values. Allocates nothing. With `dump`, calls it for the graph input and every
-  // tensor an operator writes, in graph order (slower: reads every tensor back).
+  // tensor an operator writes, in graph order, with the values the engine holds (at
+  // Precision::Fp16 float16 numbers, the input included) (slower: reads every tensor back).
   virtual Status run(const void* input, size_t input_bytes, void* output, size_t output_bytes,
                      std::string* error, const TensorDumpFn& dump = nullptr) = 0;
 

@@ -7,7 +7,8 @@
 //
 // Buffers, per kernel (mobilegen/render/glsl.py writes the shaders to this contract; at most 4
 // storage blocks, GLES 3.1's minimum for compute shaders):
-//   binding 0  output tensor, PHWC4 [ceil(c/4)][h][w][4] (8-bit: one uint per slice; float: vec4)
+//   binding 0  output tensor, PHWC4 [ceil(c/4)][h][w][4] (8-bit: one uint per slice; float: vec4,
+//              or at Precision::Fp16 a uvec2 of 4 halves)
 //   binding 1  inputs[0]
 //   binding 2  inputs[1] (Add, Concat), or the per-channel vectors concatenated in BlobRef order:
 //              Conv2D / DepthwiseConv2D: bias, out.multipliers, out.shifts (integer) or bias
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "half.h"
 #include "plan.h"
 
 #ifndef EGL_PLATFORM_SURFACELESS_MESA
@@ -61,12 +63,6 @@ bool has_extension(const char* list, const char* name) {
 bool is_8bit(DType t) { return t == DType::Int8 || t == DType::UInt8; }
 
 int32_t slices(int32_t c) { return (c + 3) / 4; }
-
-// Bytes of a tensor in PHWC4 on the GPU.
-size_t gpu_bytes(const TensorInfo& t) {
-  size_t cells = static_cast<size_t>(slices(t.c)) * t.h * t.w;
-  return cells * (is_8bit(t.dtype) ? 4u : 16u);
-}
 
 // 64-bit FNV-1a, for the program-cache key.
 uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
@@ -124,6 +120,7 @@ class GlesBackend final : public BackendImpl {
   Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size,
               const Options& options, std::string* error) override {
     plan_ = &plan;
+    half_ = plan.precision == Precision::Fp16;
     Status st = create_context(error);
     if (st != Status::Ok) return st;
     CurrentContext current(display_, surface_, context_);
@@ -143,11 +140,15 @@ class GlesBackend final : public BackendImpl {
     const ModelPlan& plan = *plan_;
     const TensorInfo& in = plan.tensors[plan.input];
 
-    // NHWC -> PHWC4 on the CPU, then one upload.
+    // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload.
     pack(in, input, staging_.data());
     glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.input]);
     glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
-    if (dump) dump(in, input, tensor_bytes(in));
+    if (dump) {  // the input as the kernels see it
+      Status st = read_back(plan.input, dump_nhwc_.data(), error);
+      if (st != Status::Ok) return st;
+      dump(in, dump_nhwc_.data(), tensor_bytes(in));
+    }
 
     for (int32_t i = 0; i < plan.num_kernels; ++i) {
       const Kernel& k = plan.kernels[i];
@@ -267,8 +268,14 @@ class GlesBackend final : public BackendImpl {
   }
 
   // -- programs -----------------------------------------------------------------------------------
+  // A program's source is two strings: the plan's shader library, then the shader's own GLSL.
+  size_t source_length(const ShaderSource& s) const {
+    return std::strlen(plan_->shader_library) + std::strlen(s.glsl);
+  }
+
+  // The cache file of a program: keyed by the driver and both source strings.
   std::string cache_path(const std::string& dir, const ShaderSource& s) const {
-    uint64_t h = fnv1a(s.glsl, fnv1a(driver_));
+    uint64_t h = fnv1a(s.glsl, fnv1a(plan_->shader_library, fnv1a(driver_)));
     char name[40];
     std::snprintf(name, sizeof name, "%016llx.glbin", static_cast<unsigned long long>(h));
     return dir + "/" + name;
@@ -280,7 +287,7 @@ class GlesBackend final : public BackendImpl {
     // Header: format, source length (a cheap guard against hash collisions), binary length.
     uint32_t header[3];
     std::vector<uint8_t> data;
-    bool ok = std::fread(header, sizeof header, 1, f) == 1 && header[1] == std::strlen(s.glsl) &&
+    bool ok = std::fread(header, sizeof header, 1, f) == 1 && header[1] == source_length(s) &&
               header[2] > 0 && header[2] < (1u << 28);
     if (ok) {
       data.resize(header[2]);
@@ -301,35 +308,31 @@ class GlesBackend final : public BackendImpl {
     return program;
   }
 
-  Status store_cached(const std::string& path, GLuint program, const ShaderSource& s,
-                      std::string* error) {
+  // Best effort: the cache only speeds up the next start, so a binary the driver will not give or
+  // a file that cannot be written (read-only or full storage) just leaves this program uncached.
+  void store_cached(const std::string& path, GLuint program, const ShaderSource& s) {
     GLint length = 0;
     glGetProgramiv(program, GL_PROGRAM_BINARY_LENGTH, &length);
-    if (length <= 0) return Status::Ok;  // the driver keeps no binary: nothing to cache
+    if (length <= 0) return;  // the driver keeps no binary: nothing to cache
     std::vector<uint8_t> data(static_cast<size_t>(length));
     GLenum format = 0;
     GLsizei written = 0;
     glGetProgramBinary(program, length, &written, &format, data.data());
-    if (glGetError() != GL_NO_ERROR || written <= 0) return Status::Ok;
-    uint32_t header[3] = {format, static_cast<uint32_t>(std::strlen(s.glsl)),
-                          static_cast<uint32_t>(written)};
+    if (glGetError() != GL_NO_ERROR || written <= 0) return;
+    uint32_t header[3] = {format, static_cast<uint32_t>(source_length(s)), static_cast<uint32_t>(written)};
     std::string tmp = path + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "wb");
     bool ok = f != nullptr && std::fwrite(header, sizeof header, 1, f) == 1 &&
               std::fwrite(data.data(), 1, static_cast<size_t>(written), f) ==
                   static_cast<size_t>(written);
     if (f != nullptr) ok = std::fclose(f) == 0 && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      return fail(Status::IoError, "cannot write the program cache file " + path, error);
-    }
-    return Status::Ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
   }
 
   Status compile(const ShaderSource& s, GLuint* out, std::string* error) {
     GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
-    const char* src = s.glsl;
-    glShaderSource(shader, 1, &src, nullptr);
+    const char* sources[2] = {plan_->shader_library, s.glsl};
+    glShaderSource(shader, 2, sources, nullptr);
     glCompileShader(shader);
     GLint ok = GL_FALSE;
     glGetShaderiv(shader, GL_COMPILE_STATUS, &ok);
@@ -368,10 +371,7 @@ class GlesBackend final : public BackendImpl {
       } else {
         Status st = compile(s, &program, error);
         if (st != Status::Ok) return st;
-        if (use_cache && (st = store_cached(path, program, s, error)) != Status::Ok) {
-          glDeleteProgram(program);
-          return st;
-        }
+        if (use_cache) store_cached(path, program, s);
       }
       programs_[i] = program;
     }
@@ -379,6 +379,13 @@ class GlesBackend final : public BackendImpl {
   }
 
   // -- buffers ------------------------------------------------------------------------------------
+  // Bytes of a tensor in PHWC4 on the GPU: a cell of 4 channels is a uint (8-bit), a uvec2 (float
+  // at Precision::Fp16) or a vec4 (float).
+  size_t gpu_bytes(const TensorInfo& t) const {
+    size_t cells = static_cast<size_t>(slices(t.c)) * t.h * t.w;
+    return cells * (is_8bit(t.dtype) ? 4u : half_ ? 8u : 16u);
+  }
+
   GLuint new_buffer(size_t bytes, const void* data, GLenum usage, std::string* error) {
     if (bytes == 0) bytes = 16;  // empty regions still get a (dummy) buffer
     if (bytes > static_cast<size_t>(max_block_size_)) {
@@ -458,7 +465,8 @@ class GlesBackend final : public BackendImpl {
       weights.clear();
       Status st = Status::Ok;
       size_t out_slices = static_cast<size_t>(slices(plan.tensors[k.output].c));
-      size_t vector_bytes = out_slices * 16;  // int32 / float32 [ceil(oc/4)*4]
+      // int32 / float32 / float16 (Fp16's float constants) [ceil(oc/4)*4]
+      size_t vector_bytes = out_slices * (half_ ? 8 : 16);
       std::vector<BlobRef> expect;            // the per-channel regions, with their sizes
       switch (k.type) {
         case KernelType::Conv2D:
@@ -507,49 +515,47 @@ class GlesBackend final : public BackendImpl {
   }
 
   // -- layout conversions -----------------------------------------------------------------------
-  // NHWC (the tensor's own dtype) -> PHWC4 as the shaders store it.
-  static void pack(const TensorInfo& t, const void* src, uint8_t* dst) {
-    const int32_t S = slices(t.c), H = t.h, W = t.w, C = t.c;
-    if (is_8bit(t.dtype)) {
+  // Calls f(nhwc, phwc4) with the element index of every (y, x, c) in both layouts (PHWC4 counted
+  // in lanes: cell * 4 + c % 4).
+  template <typename F>
+  static void for_each_element(const TensorInfo& t, F f) {
+    const int32_t H = t.h, W = t.w, C = t.c;
+    for (int32_t y = 0; y < H; ++y)
+      for (int32_t x = 0; x < W; ++x)
+        for (int32_t c = 0; c < C; ++c)
+          f((static_cast<size_t>(y) * W + x) * C + c, ((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4);
+  }
+
+  // NHWC (the tensor's own dtype) -> PHWC4 as the shaders store it; the padding lanes are zero.
+  void pack(const TensorInfo& t, const void* src, uint8_t* dst) const {
+    std::memset(dst, 0, gpu_bytes(t));
+    if (is_8bit(t.dtype)) {  // a uint per cell, little-endian: lane i is byte i
       const uint8_t* in = static_cast<const uint8_t*>(src);
-      uint8_t* out = dst;  // uint per cell, little-endian: lane i is byte i
-      std::memset(out, 0, gpu_bytes(t));
-      for (int32_t y = 0; y < H; ++y)
-        for (int32_t x = 0; x < W; ++x)
-          for (int32_t c = 0; c < C; ++c)
-            out[((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4] =
-                in[(static_cast<size_t>(y) * W + x) * C + c];
+      for_each_element(t, [&](size_t i, size_t j) { dst[j] = in[i]; });
+    } else if (half_) {  // a uvec2 per cell from packHalf2x16: lane i is half i
+      const float* in = static_cast<const float*>(src);
+      uint16_t* out = reinterpret_cast<uint16_t*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[j] = float_to_half(in[i]); });
     } else {
       const float* in = static_cast<const float*>(src);
       float* out = reinterpret_cast<float*>(dst);
-      std::memset(out, 0, gpu_bytes(t));
-      for (int32_t y = 0; y < H; ++y)
-        for (int32_t x = 0; x < W; ++x)
-          for (int32_t c = 0; c < C; ++c)
-            out[((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4] =
-                in[(static_cast<size_t>(y) * W + x) * C + c];
+      for_each_element(t, [&](size_t i, size_t j) { out[j] = in[i]; });
     }
-    (void)S;
   }
 
   // PHWC4 -> NHWC.
-  static void unpack(const TensorInfo& t, const uint8_t* src, void* dst) {
-    const int32_t H = t.h, W = t.w, C = t.c;
+  void unpack(const TensorInfo& t, const uint8_t* src, void* dst) const {
     if (is_8bit(t.dtype)) {
       uint8_t* out = static_cast<uint8_t*>(dst);
-      for (int32_t y = 0; y < H; ++y)
-        for (int32_t x = 0; x < W; ++x)
-          for (int32_t c = 0; c < C; ++c)
-            out[(static_cast<size_t>(y) * W + x) * C + c] =
-                src[((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4];
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = src[j]; });
+    } else if (half_) {
+      const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
+      float* out = static_cast<float*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = half_to_float(in[j]); });
     } else {
       const float* in = reinterpret_cast<const float*>(src);
       float* out = static_cast<float*>(dst);
-      for (int32_t y = 0; y < H; ++y)
-        for (int32_t x = 0; x < W; ++x)
-          for (int32_t c = 0; c < C; ++c)
-            out[(static_cast<size_t>(y) * W + x) * C + c] =
-                in[((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4];
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = in[j]; });
     }
   }
 
@@ -591,6 +597,7 @@ class GlesBackend final : public BackendImpl {
   }
 
   const ModelPlan* plan_ = nullptr;
+  bool half_ = false;  // Precision::Fp16: float tensors and constants are float16
   EGLDisplay display_ = EGL_NO_DISPLAY;
   EGLSurface surface_ = EGL_NO_SURFACE;
   EGLContext context_ = EGL_NO_CONTEXT;

@@ -8,12 +8,15 @@
 //   activations, CPU backend      [h][w][c]                          (batch 1, NHWC)
 //   activations, GPU backend      [ceil(c/4)][h][w][4]               (PHWC4, zero padded);
 //                                 8-bit tensors pack the 4 channels of a slice into one uint
-//                                 (channel 4s+i in bits 8i..8i+7), float32 tensors use one vec4
+//                                 (channel 4s+i in bits 8i..8i+7), float tensors use one vec4
+//                                 (Fp32) or one uvec2 of 4 halves (Fp16, packHalf2x16: channel
+//                                 4s+i in bits 16(i%2).. of word i/2)
 //   conv filter (blob)            [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4]
 //   depthwise filter (blob)       [ceil(oc/4)][kh][kw][4]
 //   fully connected (blob)        [ceil(oc/4)][ceil(ic/4)][o4][i4]
 //   per-channel vectors (blob)    [ceil(oc/4)*4]                     (bias, multipliers, shifts)
 // 8-bit weights are stored raw (int8 or uint8, as in the model); kernels add weights_offset.
+// Float weights and biases are float32, or IEEE float16 at Precision::Fp16.
 // A tensor of rank < 4 is stored as [1][1][1][c] (h = w = 1) with c = its last dimension times
 // the others, so RESHAPE between equal (h, w, c) views is free.
 #pragma once
@@ -28,6 +31,11 @@ enum class DType : int32_t { Float32 = 0, Int8 = 1, UInt8 = 2 };
 enum class Precision : int32_t {
   Int8 = 0,  // integer kernels, bit-exact with TFLite's reference kernels
   Fp32 = 1,  // float kernels on float32 storage
+  // Float kernels computing in float32 on float16 storage: the blob's float constants are float16
+  // and every float tensor the engine holds (the graph input once taken in, each kernel's output)
+  // is rounded to float16, to nearest even (half.h). DType stays Float32: the API, dumps and the
+  // CPU backend's arena see float32 arrays of float16 values.
+  Fp16 = 2,
 };
 
 // A region of the weights blob's payload. Offsets are 16-byte aligned; size 0 means absent.
@@ -172,7 +180,8 @@ struct Kernel {
 
 struct ShaderSource {
   const char* name;
-  const char* glsl;  // complete GLSL ES 3.10 compute shader
+  const char* glsl;  // the kernel's own GLSL (workgroup size, buffers, constants, main); compiled
+                     // after ModelPlan::shader_library
 };
 
 struct ModelPlan {
@@ -185,13 +194,17 @@ struct ModelPlan {
   int32_t num_tensors;
   const Kernel* kernels;
   int32_t num_kernels;
+  // Every GPU program is compiled from two strings: this library (#version, precisions and the
+  // helpers kernels share, stored once) followed by the shader's own source.
+  const char* shader_library;
   const ShaderSource* shaders;
   int32_t num_shaders;
   int32_t input;   // tensor id of the graph input
   int32_t output;  // tensor id of the graph output
 };
 
-// Bytes of one element of `dtype`, and of a whole tensor (its h * w * c storage view).
+// Bytes of one element of `dtype`, and of a whole tensor (its h * w * c storage view), as the API
+// and the CPU backend store it.
 inline size_t dtype_size(DType dtype) { return dtype == DType::Float32 ? 4 : 1; }
 inline size_t tensor_bytes(const TensorInfo& t) {
   return static_cast<size_t>(t.h) * static_cast<size_t>(t.w) * static_cast<size_t>(t.c) * dtype_size(t.dtype);

@@ -1,0 +1,37 @@
+// mobilegen engine: the interface each backend implements (internal; not part of the public API).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine.h"
+#include "plan.h"
+
+namespace mobilegen {
+
+class BackendImpl {
+ public:
+  virtual ~BackendImpl() = default;
+
+  // Called once, after the blob was validated: prepare every kernel of `plan`, upload or copy the
+  // constants it needs from `payload` (which is only valid during the call), allocate every
+  // tensor. Nothing is allocated after this returns.
+  virtual Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size,
+                      const Options& options, std::string* error) = 0;
+
+  // `input`: the graph input in NHWC order and its own dtype; `output`: room for the graph
+  // output. With `dump`, reports the graph input and then every kernel's output, in kernel order,
+  // as NHWC data of the tensor's dtype holding the stored values (Engine::run).
+  virtual Status run(const void* input, void* output, std::string* error,
+                     const TensorDumpFn& dump) = 0;
+
+  virtual Backend kind() const = 0;
+};
+
+// init() returns GpuUnavailable when EGL / GLES 3.1 compute is missing.
+std::unique_ptr<BackendImpl> make_gles_backend();
+std::unique_ptr<BackendImpl> make_cpu_backend();
+
+}  // namespace mobilegen

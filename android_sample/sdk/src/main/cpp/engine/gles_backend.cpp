@@ -1,0 +1,620 @@
+// mobilegen engine: the GPU backend, GLES 3.1 compute shaders over EGL (no other API).
+//
+// init() creates its own EGL display and ES 3.1 context (Mesa's surfaceless platform when the
+// driver offers it, else the default display with a 1x1 pbuffer, as on Android), compiles each
+// program of the plan once (or loads it from the program-binary cache), uploads the weights once
+// and allocates every tensor. run() only uploads the input, dispatches and reads back.
+//
+// Buffers, per kernel (mobilegen/render/glsl.py writes the shaders to this contract; at most 4
+// storage blocks, GLES 3.1's minimum for compute shaders):
+//   binding 0  output tensor, PHWC4 [ceil(c/4)][h][w][4] (8-bit: one uint per slice; float: vec4,
+//              or at Precision::Fp16 a uvec2 of 4 halves)
+//   binding 1  inputs[0]
+//   binding 2  inputs[1] (Add, Concat), or the per-channel vectors concatenated in BlobRef order:
+//              Conv2D / DepthwiseConv2D: bias, out.multipliers, out.shifts (integer) or bias
+//              FullyConnected: bias, scales (integer) or bias
+//   binding 3  params.weights, raw from the blob
+#include <EGL/egl.h>
+#include <EGL/eglext.h>
+#include <GLES3/gl31.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "half.h"
+#include "plan.h"
+
+#ifndef EGL_PLATFORM_SURFACELESS_MESA
+#define EGL_PLATFORM_SURFACELESS_MESA 0x31DD
+#endif
+#ifndef EGL_OPENGL_ES3_BIT_KHR
+#define EGL_OPENGL_ES3_BIT_KHR 0x00000040
+#endif
+#ifndef EGL_CONTEXT_MAJOR_VERSION_KHR
+#define EGL_CONTEXT_MAJOR_VERSION_KHR 0x3098
+#endif
+#ifndef EGL_CONTEXT_MINOR_VERSION_KHR
+#define EGL_CONTEXT_MINOR_VERSION_KHR 0x30FB
+#endif
+
+namespace mobilegen {
+namespace {
+
+constexpr int kBindings = 4;
+constexpr GLbitfield kReadBackBarrier =
+    GL_SHADER_STORAGE_BARRIER_BIT | GL_BUFFER_UPDATE_BARRIER_BIT;
+
+bool has_extension(const char* list, const char* name) {
+  if (list == nullptr) return false;
+  size_t n = std::strlen(name);
+  for (const char* p = list; (p = std::strstr(p, name)) != nullptr; p += n) {
+    bool starts = p == list || p[-1] == ' ';
+    bool ends = p[n] == '\0' || p[n] == ' ';
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+bool is_8bit(DType t) { return t == DType::Int8 || t == DType::UInt8; }
+
+int32_t slices(int32_t c) { return (c + 3) / 4; }
+
+// 64-bit FNV-1a, for the program-cache key.
+uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+const char* gl_error_name(GLenum e) {
+  switch (e) {
+    case GL_INVALID_ENUM: return "GL_INVALID_ENUM";
+    case GL_INVALID_VALUE: return "GL_INVALID_VALUE";
+    case GL_INVALID_OPERATION: return "GL_INVALID_OPERATION";
+    case GL_OUT_OF_MEMORY: return "GL_OUT_OF_MEMORY";
+    case GL_INVALID_FRAMEBUFFER_OPERATION: return "GL_INVALID_FRAMEBUFFER_OPERATION";
+    default: return "GL error";
+  }
+}
+
+// Saves the calling thread's EGL state, makes ours current, restores theirs on destruction.
+class CurrentContext {
+ public:
+  CurrentContext(EGLDisplay display, EGLSurface surface, EGLContext context)
+      : prev_display_(eglGetCurrentDisplay()),
+        prev_draw_(eglGetCurrentSurface(EGL_DRAW)),
+        prev_read_(eglGetCurrentSurface(EGL_READ)),
+        prev_context_(eglGetCurrentContext()),
+        display_(display) {
+    ok_ = eglMakeCurrent(display, surface, surface, context) == EGL_TRUE;
+  }
+  ~CurrentContext() {
+    if (prev_context_ != EGL_NO_CONTEXT && prev_display_ != EGL_NO_DISPLAY) {
+      eglMakeCurrent(prev_display_, prev_draw_, prev_read_, prev_context_);
+    } else {
+      // Release ours so that another thread may run this engine next.
+      eglMakeCurrent(display_, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+    }
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  EGLDisplay prev_display_;
+  EGLSurface prev_draw_, prev_read_;
+  EGLContext prev_context_;
+  EGLDisplay display_;
+  bool ok_ = false;
+};
+
+class GlesBackend final : public BackendImpl {
+ public:
+  ~GlesBackend() override { release(); }
+
+  Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size,
+              const Options& options, std::string* error) override {
+    plan_ = &plan;
+    half_ = plan.precision == Precision::Fp16;
+    Status st = create_context(error);
+    if (st != Status::Ok) return st;
+    CurrentContext current(display_, surface_, context_);
+    if (!current.ok()) return fail(Status::GpuUnavailable, "eglMakeCurrent failed", error);
+    if ((st = check_limits(error)) != Status::Ok) return st;
+    if ((st = build_programs(options.cache_dir, error)) != Status::Ok) return st;
+    if ((st = allocate_tensors(error)) != Status::Ok) return st;
+    if ((st = upload_constants(payload, payload_size, error)) != Status::Ok) return st;
+    return check_gl("init", error);
+  }
+
+  Status run(const void* input, void* output, std::string* error,
+             const TensorDumpFn& dump) override {
+    if (context_ == EGL_NO_CONTEXT) return fail(Status::GpuError, "GPU backend not initialized", error);
+    CurrentContext current(display_, surface_, context_);
+    if (!current.ok()) return fail(Status::GpuError, "eglMakeCurrent failed in run()", error);
+    const ModelPlan& plan = *plan_;
+    const TensorInfo& in = plan.tensors[plan.input];
+
+    // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload.
+    pack(in, input, staging_.data());
+    glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.input]);
+    glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
+    if (dump) {  // the input as the kernels see it
+      Status st = read_back(plan.input, dump_nhwc_.data(), error);
+      if (st != Status::Ok) return st;
+      dump(in, dump_nhwc_.data(), tensor_bytes(in));
+    }
+
+    for (int32_t i = 0; i < plan.num_kernels; ++i) {
+      const Kernel& k = plan.kernels[i];
+      if (k.gpu.shader >= 0) {
+        glUseProgram(programs_[k.gpu.shader]);
+        const GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
+        for (int j = 0; j < kBindings; ++j) {
+          if (b[j] != 0) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);
+        }
+        glDispatchCompute(k.gpu.groups[0], k.gpu.groups[1], k.gpu.groups[2]);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+      }
+      if (dump) {
+        const TensorInfo& t = plan.tensors[k.output];
+        Status st = read_back(k.output, dump_nhwc_.data(), error);
+        if (st != Status::Ok) return st;
+        dump(t, dump_nhwc_.data(), tensor_bytes(t));
+      }
+    }
+    Status st = read_back(plan.output, output, error);
+    if (st != Status::Ok) return st;
+    return check_gl("run", error);
+  }
+
+  Backend kind() const override { return Backend::Gpu; }
+
+ private:
+  static Status fail(Status st, const std::string& message, std::string* error) {
+    if (error != nullptr) *error = "GPU backend: " + message;
+    return st;
+  }
+
+  static Status check_gl(const char* where, std::string* error) {
+    GLenum e = glGetError();
+    if (e == GL_NO_ERROR) return Status::Ok;
+    return fail(Status::GpuError, std::string(gl_error_name(e)) + " in " + where, error);
+  }
+
+  Status create_context(std::string* error) {
+    const char* client_ext = eglQueryString(EGL_NO_DISPLAY, EGL_EXTENSIONS);  // null before EGL 1.5 ext
+    auto get_platform_display = reinterpret_cast<PFNEGLGETPLATFORMDISPLAYEXTPROC>(
+        eglGetProcAddress("eglGetPlatformDisplayEXT"));
+    bool surfaceless_platform = get_platform_display != nullptr &&
+                                has_extension(client_ext, "EGL_MESA_platform_surfaceless");
+    if (surfaceless_platform) {
+      display_ = get_platform_display(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY, nullptr);
+    }
+    if (display_ == EGL_NO_DISPLAY) {
+      surfaceless_platform = false;
+      display_ = eglGetDisplay(EGL_DEFAULT_DISPLAY);
+    }
+    if (display_ == EGL_NO_DISPLAY) return fail(Status::GpuUnavailable, "no EGL display", error);
+    EGLint major = 0, minor = 0;
+    if (eglInitialize(display_, &major, &minor) != EGL_TRUE && surfaceless_platform) {
+      display_ = eglGetDisplay(EGL_DEFAULT_DISPLAY);  // the surfaceless platform failed: try the default
+      if (display_ != EGL_NO_DISPLAY && eglInitialize(display_, &major, &minor) != EGL_TRUE) {
+        display_ = EGL_NO_DISPLAY;
+      }
+    } else if (major == 0) {
+      display_ = EGL_NO_DISPLAY;
+    }
+    if (display_ == EGL_NO_DISPLAY) return fail(Status::GpuUnavailable, "eglInitialize failed", error);
+    if (eglBindAPI(EGL_OPENGL_ES_API) != EGL_TRUE) {
+      return fail(Status::GpuUnavailable, "EGL cannot bind the OpenGL ES API", error);
+    }
+    const EGLint config_attribs[] = {EGL_RENDERABLE_TYPE, EGL_OPENGL_ES3_BIT_KHR,
+                                     EGL_SURFACE_TYPE, EGL_PBUFFER_BIT, EGL_NONE};
+    EGLConfig config = nullptr;
+    EGLint count = 0;
+    if (eglChooseConfig(display_, config_attribs, &config, 1, &count) != EGL_TRUE || count < 1) {
+      return fail(Status::GpuUnavailable, "no EGL config for OpenGL ES 3", error);
+    }
+    const EGLint context_31[] = {EGL_CONTEXT_MAJOR_VERSION_KHR, 3, EGL_CONTEXT_MINOR_VERSION_KHR, 1,
+                                 EGL_NONE};
+    context_ = eglCreateContext(display_, config, EGL_NO_CONTEXT, context_31);
+    if (context_ == EGL_NO_CONTEXT) {  // EGL without KHR_create_context: ask for "3", check below
+      const EGLint context_3[] = {EGL_CONTEXT_CLIENT_VERSION, 3, EGL_NONE};
+      context_ = eglCreateContext(display_, config, EGL_NO_CONTEXT, context_3);
+    }
+    if (context_ == EGL_NO_CONTEXT) {
+      return fail(Status::GpuUnavailable, "cannot create an OpenGL ES 3.1 context", error);
+    }
+    const char* display_ext = eglQueryString(display_, EGL_EXTENSIONS);
+    if (!has_extension(display_ext, "EGL_KHR_surfaceless_context")) {
+      const EGLint pbuffer_attribs[] = {EGL_WIDTH, 1, EGL_HEIGHT, 1, EGL_NONE};
+      surface_ = eglCreatePbufferSurface(display_, config, pbuffer_attribs);
+      if (surface_ == EGL_NO_SURFACE) {
+        return fail(Status::GpuUnavailable, "cannot create a 1x1 pbuffer surface", error);
+      }
+    }
+    return Status::Ok;
+  }
+
+  Status check_limits(std::string* error) {
+    const char* version = reinterpret_cast<const char*>(glGetString(GL_VERSION));
+    const char* renderer = reinterpret_cast<const char*>(glGetString(GL_RENDERER));
+    int major = 0, minor = 0;
+    if (version == nullptr || std::sscanf(version, "OpenGL ES %d.%d", &major, &minor) != 2 ||
+        major * 10 + minor < 31) {
+      return fail(Status::GpuUnavailable,
+                  std::string("OpenGL ES 3.1 is required, the driver offers ") +
+                      (version != nullptr ? version : "nothing"),
+                  error);
+    }
+    driver_ = std::string(renderer != nullptr ? renderer : "") + " | " + version;
+    GLint blocks = 0, invocations = 0, shared = 0, binary_formats = 0;
+    glGetIntegerv(GL_MAX_COMPUTE_SHADER_STORAGE_BLOCKS, &blocks);
+    glGetIntegerv(GL_MAX_COMPUTE_WORK_GROUP_INVOCATIONS, &invocations);
+    glGetIntegerv(GL_MAX_COMPUTE_SHARED_MEMORY_SIZE, &shared);
+    glGetIntegerv(GL_MAX_SHADER_STORAGE_BLOCK_SIZE, &max_block_size_);
+    glGetIntegerv(GL_NUM_PROGRAM_BINARY_FORMATS, &binary_formats);
+    binary_cache_ok_ = binary_formats > 0;
+    if (glGetError() != GL_NO_ERROR || blocks < kBindings || invocations < 64 || shared < 1024) {
+      return fail(Status::GpuUnavailable, "compute shaders unavailable on " + driver_, error);
+    }
+    return Status::Ok;
+  }
+
+  // -- programs -----------------------------------------------------------------------------------
+  // A program's source is two strings: the plan's shader library, then the shader's own GLSL.
+  size_t source_length(const ShaderSource& s) const {
+    return std::strlen(plan_->shader_library) + std::strlen(s.glsl);
+  }
+
+  // The cache file of a program: keyed by the driver and both source strings.
+  std::string cache_path(const std::string& dir, const ShaderSource& s) const {
+    uint64_t h = fnv1a(s.glsl, fnv1a(plan_->shader_library, fnv1a(driver_)));
+    char name[40];
+    std::snprintf(name, sizeof name, "%016llx.glbin", static_cast<unsigned long long>(h));
+    return dir + "/" + name;
+  }
+
+  GLuint load_cached(const std::string& path, const ShaderSource& s) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return 0;
+    // Header: format, source length (a cheap guard against hash collisions), binary length.
+    uint32_t header[3];
+    std::vector<uint8_t> data;
+    bool ok = std::fread(header, sizeof header, 1, f) == 1 && header[1] == source_length(s) &&
+              header[2] > 0 && header[2] < (1u << 28);
+    if (ok) {
+      data.resize(header[2]);
+      ok = std::fread(data.data(), 1, data.size(), f) == data.size();
+    }
+    std::fclose(f);
+    if (!ok) return 0;
+    GLuint program = glCreateProgram();
+    glProgramBinary(program, header[0], data.data(), static_cast<GLsizei>(data.size()));
+    GLint linked = GL_FALSE;
+    glGetProgramiv(program, GL_LINK_STATUS, &linked);
+    while (glGetError() != GL_NO_ERROR) {
+    }
+    if (linked != GL_TRUE) {  // a driver update or a foreign binary: compile instead
+      glDeleteProgram(program);
+      return 0;
+    }
+    return program;
+  }
+
+  // Best effort: the cache only speeds up the next start, so a binary the driver will not give or
+  // a file that cannot be written (read-only or full storage) just leaves this program uncached.
+  void store_cached(const std::string& path, GLuint program, const ShaderSource& s) {
+    GLint length = 0;
+    glGetProgramiv(program, GL_PROGRAM_BINARY_LENGTH, &length);
+    if (length <= 0) return;  // the driver keeps no binary: nothing to cache
+    std::vector<uint8_t> data(static_cast<size_t>(length));
+    GLenum format = 0;
+    GLsizei written = 0;
+    glGetProgramBinary(program, length, &written, &format, data.data());
+    if (glGetError() != GL_NO_ERROR || written <= 0) return;
+    uint32_t header[3] = {format, static_cast<uint32_t>(source_length(s)), static_cast<uint32_t>(written)};
+    std::string tmp = path + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    bool ok = f != nullptr && std::fwrite(header, sizeof header, 1, f) == 1 &&
+              std::fwrite(data.data(), 1, static_cast<size_t>(written), f) ==
+                  static_cast<size_t>(written);
+    if (f != nullptr) ok = std::fclose(f) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+  }
+
+  Status compile(const ShaderSource& s, GLuint* out, std::string* error) {
+    GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
+    const char* sources[2] = {plan_->shader_library, s.glsl};
+    glShaderSource(shader, 2, sources, nullptr);
+    glCompileShader(shader);
+    GLint ok = GL_FALSE;
+    glGetShaderiv(shader, GL_COMPILE_STATUS, &ok);
+    if (ok != GL_TRUE) {
+      char log[2048] = {0};
+      glGetShaderInfoLog(shader, sizeof log, nullptr, log);
+      glDeleteShader(shader);
+      return fail(Status::GpuError, std::string("shader ") + s.name + " does not compile: " + log, error);
+    }
+    GLuint program = glCreateProgram();
+    glAttachShader(program, shader);
+    if (binary_cache_ok_) glProgramParameteri(program, GL_PROGRAM_BINARY_RETRIEVABLE_HINT, GL_TRUE);
+    glLinkProgram(program);
+    glDeleteShader(shader);  // flagged; freed with the program
+    glGetProgramiv(program, GL_LINK_STATUS, &ok);
+    if (ok != GL_TRUE) {
+      char log[2048] = {0};
+      glGetProgramInfoLog(program, sizeof log, nullptr, log);
+      glDeleteProgram(program);
+      return fail(Status::GpuError, std::string("shader ") + s.name + " does not link: " + log, error);
+    }
+    *out = program;
+    return Status::Ok;
+  }
+
+  Status build_programs(const std::string& cache_dir, std::string* error) {
+    const ModelPlan& plan = *plan_;
+    bool use_cache = !cache_dir.empty() && binary_cache_ok_;
+    programs_.assign(static_cast<size_t>(plan.num_shaders), 0);
+    for (int32_t i = 0; i < plan.num_shaders; ++i) {
+      const ShaderSource& s = plan.shaders[i];
+      std::string path = use_cache ? cache_path(cache_dir, s) : std::string();
+      GLuint program = use_cache ? load_cached(path, s) : 0;
+      if (program != 0) {
+        ++cache_hits_;
+      } else {
+        Status st = compile(s, &program, error);
+        if (st != Status::Ok) return st;
+        if (use_cache) store_cached(path, program, s);
+      }
+      programs_[i] = program;
+    }
+    return check_gl("program setup", error);
+  }
+
+  // -- buffers ------------------------------------------------------------------------------------
+  // Bytes of a tensor in PHWC4 on the GPU: a cell of 4 channels is a uint (8-bit), a uvec2 (float
+  // at Precision::Fp16) or a vec4 (float).
+  size_t gpu_bytes(const TensorInfo& t) const {
+    size_t cells = static_cast<size_t>(slices(t.c)) * t.h * t.w;
+    return cells * (is_8bit(t.dtype) ? 4u : half_ ? 8u : 16u);
+  }
+
+  GLuint new_buffer(size_t bytes, const void* data, GLenum usage, std::string* error) {
+    if (bytes == 0) bytes = 16;  // empty regions still get a (dummy) buffer
+    if (bytes > static_cast<size_t>(max_block_size_)) {
+      fail(Status::GpuError, "a buffer of " + std::to_string(bytes) + " bytes exceeds GL_MAX_SHADER_STORAGE_BLOCK_SIZE", error);
+      return 0;
+    }
+    GLuint b = 0;
+    glGenBuffers(1, &b);
+    glBindBuffer(GL_SHADER_STORAGE_BUFFER, b);
+    glBufferData(GL_SHADER_STORAGE_BUFFER, static_cast<GLsizeiptr>(bytes), data, usage);
+    buffers_.push_back(b);
+    if (glGetError() != GL_NO_ERROR) {
+      fail(Status::GpuError, "cannot allocate a buffer of " + std::to_string(bytes) + " bytes", error);
+      return 0;
+    }
+    return b;
+  }
+
+  Status allocate_tensors(std::string* error) {
+    const ModelPlan& plan = *plan_;
+    tensor_buffers_.assign(static_cast<size_t>(plan.num_tensors), 0);
+    size_t staging = 0, nhwc = 0;
+    auto ensure = [&](int32_t id) -> bool {
+      if (tensor_buffers_[id] != 0) return true;
+      const TensorInfo& t = plan.tensors[id];
+      staging = std::max(staging, gpu_bytes(t));
+      nhwc = std::max(nhwc, tensor_bytes(t));
+      tensor_buffers_[id] = new_buffer(gpu_bytes(t), nullptr, GL_DYNAMIC_COPY, error);
+      return tensor_buffers_[id] != 0;
+    };
+    if (!ensure(plan.input)) return Status::GpuError;
+    for (int32_t i = 0; i < plan.num_kernels; ++i) {
+      const Kernel& k = plan.kernels[i];
+      for (int32_t in : k.inputs) {
+        if (in >= 0 && !ensure(in)) return Status::GpuError;
+      }
+      if (k.gpu.shader < 0 && k.inputs[0] >= 0) {  // alias: same bytes, same buffer
+        tensor_buffers_[k.output] = tensor_buffers_[k.inputs[0]];
+        const TensorInfo& t = plan.tensors[k.output];
+        nhwc = std::max(nhwc, tensor_bytes(t));
+        staging = std::max(staging, gpu_bytes(t));
+      } else if (k.gpu.shader >= plan.num_shaders) {
+        return fail(Status::GpuError, "kernel " + std::to_string(i) + " names a missing shader", error);
+      } else if (!ensure(k.output)) {
+        return Status::GpuError;
+      }
+    }
+    if (!ensure(plan.output)) return Status::GpuError;
+    staging_.assign(staging, 0);
+    dump_nhwc_.assign(nhwc, 0);
+    return Status::Ok;
+  }
+
+  Status region(const uint8_t* payload, size_t payload_size, BlobRef ref, const char* what,
+                std::vector<uint8_t>* out, std::string* error) {
+    size_t padded = (static_cast<size_t>(ref.size) + 3u) & ~static_cast<size_t>(3);
+    if (static_cast<size_t>(ref.offset) + padded > payload_size) {
+      return fail(Status::InvalidBlob, std::string(what) + " lies outside the weights blob", error);
+    }
+    out->insert(out->end(), payload + ref.offset, payload + ref.offset + padded);
+    return Status::Ok;
+  }
+
+  Status upload_constants(const uint8_t* payload, size_t payload_size, std::string* error) {
+    const ModelPlan& plan = *plan_;
+    bindings_.assign(static_cast<size_t>(plan.num_kernels) * kBindings, 0);
+    bool integer = plan.precision == Precision::Int8;
+    std::vector<uint8_t> channel, weights;
+    for (int32_t i = 0; i < plan.num_kernels; ++i) {
+      const Kernel& k = plan.kernels[i];
+      GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
+      if (k.gpu.shader < 0) continue;
+      b[0] = tensor_buffers_[k.output];
+      if (k.inputs[0] >= 0) b[1] = tensor_buffers_[k.inputs[0]];
+      if (k.inputs[1] >= 0) b[2] = tensor_buffers_[k.inputs[1]];
+      channel.clear();
+      weights.clear();
+      Status st = Status::Ok;
+      size_t out_slices = static_cast<size_t>(slices(plan.tensors[k.output].c));
+      // int32 / float32 / float16 (Fp16's float constants) [ceil(oc/4)*4]
+      size_t vector_bytes = out_slices * (half_ ? 8 : 16);
+      std::vector<BlobRef> expect;            // the per-channel regions, with their sizes
+      switch (k.type) {
+        case KernelType::Conv2D:
+        case KernelType::DepthwiseConv2D: {
+          const auto* p = static_cast<const ConvParams*>(k.params);
+          st = region(payload, payload_size, p->weights, "weights", &weights, error);
+          expect.push_back(p->bias);
+          if (integer) {
+            expect.push_back(p->out.multipliers);
+            expect.push_back(p->out.shifts);
+          }
+          break;
+        }
+        case KernelType::FullyConnected: {
+          const auto* p = static_cast<const FullyConnectedParams*>(k.params);
+          st = region(payload, payload_size, p->weights, "weights", &weights, error);
+          expect.push_back(p->bias);
+          if (integer) expect.push_back(p->scales);
+          break;
+        }
+        default:
+          break;
+      }
+      if (st != Status::Ok) return st;
+      for (size_t r = 0; r < expect.size(); ++r) {
+        // float64 scales are twice as wide as the int32/float32 vectors
+        size_t want = (k.type == KernelType::FullyConnected && r == 1) ? 2 * vector_bytes : vector_bytes;
+        if (expect[r].size != want) {
+          return fail(Status::InvalidBlob,
+                      "kernel " + std::to_string(i) + ": a per-channel vector of " +
+                          std::to_string(expect[r].size) + " bytes, expected " + std::to_string(want),
+                      error);
+        }
+        if ((st = region(payload, payload_size, expect[r], "a per-channel vector", &channel, error)) != Status::Ok) {
+          return st;
+        }
+      }
+      if (!weights.empty() && (b[3] = new_buffer(weights.size(), weights.data(), GL_STATIC_DRAW, error)) == 0) {
+        return Status::GpuError;
+      }
+      if (!channel.empty() && (b[2] = new_buffer(channel.size(), channel.data(), GL_STATIC_DRAW, error)) == 0) {
+        return Status::GpuError;
+      }
+    }
+    return Status::Ok;
+  }
+
+  // -- layout conversions -----------------------------------------------------------------------
+  // Calls f(nhwc, phwc4) with the element index of every (y, x, c) in both layouts (PHWC4 counted
+  // in lanes: cell * 4 + c % 4).
+  template <typename F>
+  static void for_each_element(const TensorInfo& t, F f) {
+    const int32_t H = t.h, W = t.w, C = t.c;
+    for (int32_t y = 0; y < H; ++y)
+      for (int32_t x = 0; x < W; ++x)
+        for (int32_t c = 0; c < C; ++c)
+          f((static_cast<size_t>(y) * W + x) * C + c, ((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4);
+  }
+
+  // NHWC (the tensor's own dtype) -> PHWC4 as the shaders store it; the padding lanes are zero.
+  void pack(const TensorInfo& t, const void* src, uint8_t* dst) const {
+    std::memset(dst, 0, gpu_bytes(t));
+    if (is_8bit(t.dtype)) {  // a uint per cell, little-endian: lane i is byte i
+      const uint8_t* in = static_cast<const uint8_t*>(src);
+      for_each_element(t, [&](size_t i, size_t j) { dst[j] = in[i]; });
+    } else if (half_) {  // a uvec2 per cell from packHalf2x16: lane i is half i
+      const float* in = static_cast<const float*>(src);
+      uint16_t* out = reinterpret_cast<uint16_t*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[j] = float_to_half(in[i]); });
+    } else {
+      const float* in = static_cast<const float*>(src);
+      float* out = reinterpret_cast<float*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[j] = in[i]; });
+    }
+  }
+
+  // PHWC4 -> NHWC.
+  void unpack(const TensorInfo& t, const uint8_t* src, void* dst) const {
+    if (is_8bit(t.dtype)) {
+      uint8_t* out = static_cast<uint8_t*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = src[j]; });
+    } else if (half_) {
+      const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
+      float* out = static_cast<float*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = half_to_float(in[j]); });
+    } else {
+      const float* in = reinterpret_cast<const float*>(src);
+      float* out = static_cast<float*>(dst);
+      for_each_element(t, [&](size_t i, size_t j) { out[i] = in[j]; });
+    }
+  }
+
+  Status read_back(int32_t id, void* nhwc, std::string* error) {
+    const TensorInfo& t = plan_->tensors[id];
+    glMemoryBarrier(kReadBackBarrier);
+    glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[id]);
+    GLsizeiptr bytes = static_cast<GLsizeiptr>(gpu_bytes(t));
+    const void* mapped = glMapBufferRange(GL_SHADER_STORAGE_BUFFER, 0, bytes, GL_MAP_READ_BIT);
+    if (mapped == nullptr) {
+      return fail(Status::GpuError, std::string("cannot map tensor ") + t.name + " for reading", error);
+    }
+    unpack(t, static_cast<const uint8_t*>(mapped), nhwc);
+    glUnmapBuffer(GL_SHADER_STORAGE_BUFFER);
+    return Status::Ok;
+  }
+
+  void release() {
+    if (display_ == EGL_NO_DISPLAY) return;
+    if (context_ != EGL_NO_CONTEXT) {
+      {
+        CurrentContext current(display_, surface_, context_);
+        if (current.ok()) {
+          for (GLuint p : programs_) {
+            if (p != 0) glDeleteProgram(p);
+          }
+          if (!buffers_.empty()) glDeleteBuffers(static_cast<GLsizei>(buffers_.size()), buffers_.data());
+        }
+      }
+      eglDestroyContext(display_, context_);
+      context_ = EGL_NO_CONTEXT;
+    }
+    if (surface_ != EGL_NO_SURFACE) {
+      eglDestroySurface(display_, surface_);
+      surface_ = EGL_NO_SURFACE;
+    }
+    // No eglTerminate: EGL displays are per process, other engines may share this one.
+    display_ = EGL_NO_DISPLAY;
+  }
+
+  const ModelPlan* plan_ = nullptr;
+  bool half_ = false;  // Precision::Fp16: float tensors and constants are float16
+  EGLDisplay display_ = EGL_NO_DISPLAY;
+  EGLSurface surface_ = EGL_NO_SURFACE;
+  EGLContext context_ = EGL_NO_CONTEXT;
+  std::string driver_;  // GL_RENDERER | GL_VERSION: part of the program-cache key
+  GLint max_block_size_ = 0;
+  bool binary_cache_ok_ = false;
+  int cache_hits_ = 0;
+  std::vector<GLuint> programs_;        // per shader
+  std::vector<GLuint> buffers_;         // every buffer we own
+  std::vector<GLuint> tensor_buffers_;  // per tensor id (aliases share)
+  std::vector<GLuint> bindings_;        // per kernel, kBindings buffers (0: unbound)
+  std::vector<uint8_t> staging_;        // PHWC4 input packing
+  std::vector<uint8_t> dump_nhwc_;      // NHWC unpacking for dumps
+};
+
+}  // namespace
+
+std::unique_ptr<BackendImpl> make_gles_backend() { return std::unique_ptr<BackendImpl>(new GlesBackend()); }
+
+}  // namespace mobilegen

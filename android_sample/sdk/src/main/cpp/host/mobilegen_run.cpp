@@ -1,0 +1,293 @@
+// mobilegen_run: runs the generated engine on the host (Mesa EGL for the GPU backend).
+//
+//   mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D]
+//                 [--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]
+//
+// Prints one JSON line (backend, first and best run times, heap allocations made by the runs after
+// the first); with --dump-dir writes mobilegen's dump format: <tensor index>.npy for the graph
+// input and every tensor a kernel writes, and tensors.json listing the kernel outputs in graph
+// order (as mobilegen/dump.py does).
+// Exit status 0 on success, 1 with one line on stderr on any error.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/npy.h"
+
+// Every heap allocation made through C++ new (the engine's only allocator) is counted, so the
+// runner can show that run() allocates nothing once the engine is set up.
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using mobilegen::Backend;
+using mobilegen::DType;
+using mobilegen::Engine;
+using mobilegen::Status;
+using mobilegen::TensorInfo;
+
+constexpr const char* kUsage =
+    "usage: mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D] "
+    "[--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "mobilegen_run: %s\n", message.c_str());
+  return 1;
+}
+
+struct Args {
+  std::string blob, input, output, dump_dir, cache_dir;
+  Backend backend = Backend::Auto;
+  int repeat = 1;
+};
+
+bool parse_args(int argc, char** argv, Args* a, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) {
+      *error = flag == "--help" ? kUsage : flag + " needs a value; " + kUsage;
+      return false;
+    }
+    const std::string value = argv[++i];
+    if (flag == "--blob") a->blob = value;
+    else if (flag == "--input") a->input = value;
+    else if (flag == "--output") a->output = value;
+    else if (flag == "--dump-dir") a->dump_dir = value;
+    else if (flag == "--cache-dir") a->cache_dir = value;
+    else if (flag == "--backend") {
+      if (value == "auto") a->backend = Backend::Auto;
+      else if (value == "gpu") a->backend = Backend::Gpu;
+      else if (value == "cpu") a->backend = Backend::Cpu;
+      else {
+        *error = "--backend " + value + ": expected auto, gpu or cpu";
+        return false;
+      }
+    } else if (flag == "--repeat") {
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || n < 1 || n > 100000) {
+        *error = "--repeat " + value + ": expected a count from 1 to 100000";
+        return false;
+      }
+      a->repeat = static_cast<int>(n);
+    } else {
+      *error = "unknown option " + flag + "; " + kUsage;
+      return false;
+    }
+  }
+  if (a->blob.empty() || a->input.empty() || a->output.empty()) {
+    *error = std::string("--blob, --input and --output are required; ") + kUsage;
+    return false;
+  }
+  return true;
+}
+
+bool read_file(const std::string& path, std::vector<uint8_t>* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return !f.bad();
+}
+
+mobilegen::npy::Type npy_type(DType d) {
+  switch (d) {
+    case DType::Int8: return mobilegen::npy::Type::Int8;
+    case DType::UInt8: return mobilegen::npy::Type::UInt8;
+    case DType::Float32: break;
+  }
+  return mobilegen::npy::Type::Float32;
+}
+
+size_t bytes_of(const TensorInfo& t) {
+  return static_cast<size_t>(t.h) * t.w * t.c * mobilegen::npy::type_size(npy_type(t.dtype));
+}
+
+std::string shape_text(const int64_t* shape, size_t rank) {
+  std::string s = "[";
+  for (size_t i = 0; i < rank; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string describe(const TensorInfo& t) {
+  const int64_t shape[4] = {t.shape[0], t.shape[1], t.shape[2], t.shape[3]};
+  return std::string(mobilegen::npy::type_name(npy_type(t.dtype))) + shape_text(shape, t.rank);
+}
+
+std::string json_string(const char* s) {
+  std::string out = "\"";
+  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(s); *p; ++p) {
+    switch (*p) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (*p < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", *p);
+          out += buf;
+        } else {
+          out += static_cast<char>(*p);  // UTF-8 passes through unchanged
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// One tensors.json record, fields as mobilegen/dump.py writes them.
+std::string json_record(const TensorInfo& t) {
+  std::string shape = "[";
+  for (int i = 0; i < t.rank; ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
+  shape += "]";
+  std::string scale = "null", zero_point = "null";
+  if (t.dtype != DType::Float32) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(t.scale));  // reads back as the same double
+    scale = buf;
+    zero_point = std::to_string(t.zero_point);
+  }
+  return std::string("{\"index\": ") + std::to_string(t.index) + ", \"name\": " + json_string(t.name) +
+         ", \"shape\": " + shape + ", \"dtype\": \"" + mobilegen::npy::type_name(npy_type(t.dtype)) +
+         "\", \"scale\": " + scale + ", \"zero_point\": " + zero_point + "}";
+}
+
+bool make_dir(const std::string& path, std::string* error) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        *error = partial + ": cannot create directory (" + std::strerror(errno) + ")";
+        return false;
+      }
+    }
+    if (i < path.size()) partial += path[i];
+  }
+  return true;
+}
+
+// Writes one run's tensors under `dir`.
+bool write_dump(Engine& engine, const std::string& dir, const void* input, size_t input_bytes, void* output,
+                size_t output_bytes, std::string* error) {
+  if (!make_dir(dir, error)) return false;
+  std::vector<std::string> records;
+  bool ok = true;
+  bool first = true;
+  const mobilegen::TensorDumpFn dump = [&](const TensorInfo& t, const void* data, size_t bytes) {
+    if (!ok) return;
+    const int64_t shape[4] = {t.shape[0], t.shape[1], t.shape[2], t.shape[3]};
+    const std::string path = dir + "/" + std::to_string(t.index) + ".npy";
+    ok = mobilegen::npy::write(path, npy_type(t.dtype), shape, t.rank, data, bytes, error);
+    // The graph input is written for convenience but, as in mobilegen's dumps, not listed.
+    if (!first) records.push_back(json_record(t));
+    first = false;
+  };
+  const Status st = engine.run(input, input_bytes, output, output_bytes, error, dump);
+  if (st != Status::Ok) {
+    *error = std::string(mobilegen::status_name(st)) + ": " + *error;
+    return false;
+  }
+  if (!ok) return false;
+  std::string json = "{\"tensors\": [\n";
+  for (size_t i = 0; i < records.size(); ++i) json += " " + records[i] + (i + 1 < records.size() ? ",\n" : "\n");
+  json += "]}\n";
+  const std::string path = dir + "/tensors.json";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) {
+    *error = path + ": cannot write";
+    return false;
+  }
+  const bool written = std::fwrite(json.data(), 1, json.size(), f) == json.size();
+  if (std::fclose(f) != 0 || !written) {
+    *error = path + ": write failed";
+    return false;
+  }
+  return true;
+}
+
+const char* backend_name(Backend b) {
+  switch (b) {
+    case Backend::Gpu: return "gpu";
+    case Backend::Cpu: return "cpu";
+    case Backend::Auto: break;
+  }
+  return "auto";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  std::string error;
+  if (!parse_args(argc, argv, &args, &error)) return fail(error);
+
+  std::vector<uint8_t> blob;
+  if (!read_file(args.blob, &blob)) return fail(args.blob + ": cannot read");
+  mobilegen::Options options;
+  options.backend = args.backend;
+  options.cache_dir = args.cache_dir;
+  Status status = Status::Ok;
+  std::unique_ptr<Engine> engine = Engine::create(blob.data(), blob.size(), options, &status, &error);
+  if (!engine) return fail(args.blob + ": " + mobilegen::status_name(status) + ": " + error);
+  blob.clear();
+  blob.shrink_to_fit();
+
+  mobilegen::npy::Array x;
+  if (!mobilegen::npy::read(args.input, &x, &error)) return fail(error);
+  const TensorInfo& in = engine->input();
+  bool shape_ok = x.shape.size() == static_cast<size_t>(in.rank) && x.type == npy_type(in.dtype);
+  for (int i = 0; shape_ok && i < in.rank; ++i) shape_ok = x.shape[i] == in.shape[i];
+  if (!shape_ok) {
+    return fail(args.input + ": " + mobilegen::npy::type_name(x.type) + shape_text(x.shape.data(), x.shape.size()) +
+                ", expected " + describe(in) + " for input tensor " + json_string(in.name));
+  }
+
+  const TensorInfo& out = engine->output();
+  std::vector<uint8_t> y(bytes_of(out));
+  double first_us = 0.0, best_us = 0.0;
+  long allocations_before = 0;  // counted from the second run on
+  for (int r = 0; r < args.repeat; ++r) {
+    if (r == 1) allocations_before = g_allocations.load();
+    status = engine->run(x.data.data(), x.data.size(), y.data(), y.size(), &error);
+    if (status != Status::Ok) return fail(std::string(mobilegen::status_name(status)) + ": " + error);
+    const double us = engine->last_run_us();
+    if (r == 0) first_us = best_us = us;
+    best_us = std::min(best_us, us);
+  }
+  const long allocations = args.repeat > 1 ? g_allocations.load() - allocations_before : -1;
+  const int64_t out_shape[4] = {out.shape[0], out.shape[1], out.shape[2], out.shape[3]};
+  if (!mobilegen::npy::write(args.output, npy_type(out.dtype), out_shape, out.rank, y.data(), y.size(), &error)) {
+    return fail(error);
+  }
+  if (!args.dump_dir.empty() &&
+      !write_dump(*engine, args.dump_dir, x.data.data(), x.data.size(), y.data(), y.size(), &error)) {
+    return fail(error);
+  }
+  // allocations_after_first_run: -1 when there was only one run.
+  std::printf(
+      "{\"backend\": \"%s\", \"first_run_ms\": %.3f, \"best_run_ms\": %.3f, \"runs\": %d, "
+      "\"allocations_after_first_run\": %ld}\n",
+      backend_name(engine->backend()), first_us / 1000.0, best_us / 1000.0, args.repeat, allocations);
+  return 0;
+}

@@ -1,0 +1,310 @@
+package com.example.mobilegen.demo;
+
+import android.content.Context;
+import android.content.res.AssetManager;
+import android.graphics.Bitmap;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.json.JSONArray;
+import org.json.JSONException;
+
+/**
+ * Image classifier for model.tflite, run by the mobilegen engine: OpenGL ES 3.1
+ * compute shaders, or a CPU backend with the same arithmetic.
+ *
+ * <pre>
+ * try (Classifier classifier = Classifier.create(context, new Classifier.Options())) {
+ *     List&lt;Recognition&gt; top = classifier.classify(bitmap);
+ * }
+ * </pre>
+ *
+ * <p>Calls on one instance are serialized; for parallel inference, create one instance per
+ * thread. Each instance holds native memory and, on the GPU, an EGL context until {@link
+ * #close()}.
+ */
+public final class Classifier implements AutoCloseable {
+    static {
+        System.loadLibrary("mobilegen");
+    }
+
+    /** Where inference runs. */
+    public enum Backend {
+        /** The GPU when the device has OpenGL ES 3.1 compute and its driver builds the shaders, else the CPU. */
+        AUTO,
+        GPU,
+        CPU;
+
+        // The engine's mobilegen::Backend values, in this order: Auto = 0, Gpu = 1, Cpu = 2.
+        int code() {
+            return ordinal();
+        }
+    }
+
+    /** How to create a Classifier. */
+    public static final class Options {
+        private Backend backend = Backend.AUTO;
+        private int topK = 5;
+
+        public Options setBackend(Backend backend) {
+            if (backend == null) {
+                throw new NullPointerException("backend");
+            }
+            this.backend = backend;
+            return this;
+        }
+
+        /** How many results {@link #classify(Bitmap)} returns (at most the number of classes). */
+        public Options setTopK(int topK) {
+            if (topK < 1) {
+                throw new IllegalArgumentException("topK must be at least 1, not " + topK);
+            }
+            this.topK = topK;
+            return this;
+        }
+
+        public Backend getBackend() {
+            return backend;
+        }
+
+        public int getTopK() {
+            return topK;
+        }
+    }
+
+    private final AssetManager assets;
+    private final List<String> labels;
+    private final int topK;
+    // Where the engine writes the scores of classify() and runDebug().
+    private final ByteBuffer scores =
+            ByteBuffer.allocateDirect(ModelInfo.OUTPUT_BYTES).order(ByteOrder.nativeOrder());
+    // Staging for run() with heap buffers; allocated on first use.
+    private ByteBuffer stagedInput;
+    private ByteBuffer stagedOutput;
+    private long handle;
+
+    private Classifier(AssetManager assets, List<String> labels, int topK, long handle) {
+        this.assets = assets;
+        this.labels = labels;
+        this.topK = Math.min(topK, labels.size());
+        this.handle = handle;
+    }
+
+    /**
+     * Loads the model from this library's assets and prepares the backend (on the GPU: compiles
+     * the shaders, or loads them from the program cache in the app's cache directory).
+     *
+     * @throws MobilegenException e.g. {@code GpuUnavailable} when {@link Backend#GPU} was demanded
+     *     on a device without OpenGL ES 3.1 compute
+     */
+    public static Classifier create(Context context, Options options) {
+        AssetManager assets = context.getAssets();
+        List<String> labels = readLabels(assets);
+        File cacheDir = new File(context.getCacheDir(), "mobilegen");
+        // Without the directory the engine runs without a program cache: not an error.
+        cacheDir.mkdirs();
+        long handle = nativeCreate(assets, ModelInfo.BLOB_ASSET, options.getBackend().code(), cacheDir.getPath());
+        return new Classifier(assets, labels, options.getTopK(), handle);
+    }
+
+    /**
+     * Classifies a picture: resized (bilinear) to the model input, normalized and quantized as
+     * mobilegen's simulator does. Returns the top-K classes, best first.
+     */
+    public synchronized List<Recognition> classify(Bitmap bitmap) {
+        nativeRunBitmap(checkOpen(), argb8888(bitmap), ModelInfo.INPUT_MEAN, ModelInfo.INPUT_STD, scores, null);
+        return topRecognitions();
+    }
+
+    /**
+     * Like {@link #classify(Bitmap)}, and writes every tensor to {@code dir} in mobilegen's dump
+     * format ({@code <index>.npy} plus {@code tensors.json}), to compare with {@code mobilegen
+     * simulate --dump-dir} using {@code mobilegen compare}.
+     */
+    public synchronized List<Recognition> runDebug(Bitmap bitmap, File dir) {
+        long nativeHandle = checkOpen();
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            throw new MobilegenException("IoError", "cannot create " + dir);
+        }
+        try {
+            copyAsset(ModelInfo.TENSORS_ASSET, new File(dir, "tensors.json"));
+        } catch (IOException e) {
+            throw new MobilegenException("IoError", "cannot write " + dir + "/tensors.json", e);
+        }
+        nativeRunBitmap(nativeHandle, argb8888(bitmap), ModelInfo.INPUT_MEAN, ModelInfo.INPUT_STD, scores, dir.getPath());
+        return topRecognitions();
+    }
+
+    /**
+     * Runs raw tensors. {@code input} holds exactly {@link ModelInfo#INPUT_BYTES} remaining bytes
+     * ([1][h][w][c] of {@link ModelInfo#INPUT_TYPE}); {@code output} receives {@link
+     * ModelInfo#OUTPUT_BYTES} bytes from its position. Multi-byte values are in native byte order.
+     * Positions and limits are left unchanged. Direct buffers avoid a copy.
+     */
+    public synchronized void run(ByteBuffer input, ByteBuffer output) {
+        long nativeHandle = checkOpen();
+        if (input.remaining() != ModelInfo.INPUT_BYTES) {
+            throw new IllegalArgumentException(
+                    "input has " + input.remaining() + " bytes; the model takes " + ModelInfo.INPUT_BYTES);
+        }
+        if (output.remaining() < ModelInfo.OUTPUT_BYTES) {
+            throw new IllegalArgumentException(
+                    "output has room for " + output.remaining() + " bytes; the model writes " + ModelInfo.OUTPUT_BYTES);
+        }
+        ByteBuffer in = input;
+        int inOffset = input.position();
+        if (!input.isDirect()) {
+            if (stagedInput == null) {
+                stagedInput = ByteBuffer.allocateDirect(ModelInfo.INPUT_BYTES);
+            }
+            stagedInput.clear();
+            stagedInput.put(input.duplicate());
+            in = stagedInput;
+            inOffset = 0;
+        }
+        if (output.isDirect()) {
+            nativeRun(nativeHandle, in, inOffset, output, output.position());
+            return;
+        }
+        if (stagedOutput == null) {
+            stagedOutput = ByteBuffer.allocateDirect(ModelInfo.OUTPUT_BYTES);
+        }
+        nativeRun(nativeHandle, in, inOffset, stagedOutput, 0);
+        stagedOutput.clear();
+        output.duplicate().put(stagedOutput);
+    }
+
+    /** Milliseconds the last inference took (on the GPU: including reading the output back). */
+    public synchronized double lastInferenceMillis() {
+        return nativeLastRunMicros(checkOpen()) / 1000.0;
+    }
+
+    /** The backend in use: {@link Backend#GPU} or {@link Backend#CPU}, never AUTO. */
+    public synchronized Backend backend() {
+        return Backend.values()[nativeBackend(checkOpen())];
+    }
+
+    /** The class labels, in output order. */
+    public List<String> labels() {
+        return labels;
+    }
+
+    /** Releases the native engine; further calls throw IllegalStateException. */
+    @Override
+    public synchronized void close() {
+        if (handle != 0) {
+            nativeClose(handle);
+            handle = 0;
+        }
+    }
+
+    private long checkOpen() {
+        if (handle == 0) {
+            throw new IllegalStateException("Classifier is closed");
+        }
+        return handle;
+    }
+
+    // The engine reads ARGB_8888 pixels; other configs (RGB_565, HARDWARE, ...) are converted.
+    private static Bitmap argb8888(Bitmap bitmap) {
+        if (bitmap.isRecycled()) {
+            throw new IllegalArgumentException("the Bitmap is recycled");
+        }
+        if (bitmap.getConfig() == Bitmap.Config.ARGB_8888) {
+            return bitmap;
+        }
+        Bitmap copy = bitmap.copy(Bitmap.Config.ARGB_8888, false);
+        if (copy == null) {
+            throw new IllegalArgumentException("cannot convert the Bitmap to ARGB_8888");
+        }
+        return copy;
+    }
+
+    // The top-K scores, best first; ties keep the lower class index first.
+    private List<Recognition> topRecognitions() {
+        int[] best = new int[topK];
+        float[] bestScores = new float[topK];
+        int count = 0;
+        for (int i = 0; i < ModelInfo.NUM_CLASSES; i++) {
+            float score = score(i);
+            if (count == topK && score <= bestScores[topK - 1]) {
+                continue;
+            }
+            int at = Math.min(count, topK - 1);
+            while (at > 0 && bestScores[at - 1] < score) {
+                best[at] = best[at - 1];
+                bestScores[at] = bestScores[at - 1];
+                at--;
+            }
+            best[at] = i;
+            bestScores[at] = score;
+            count = Math.min(count + 1, topK);
+        }
+        List<Recognition> out = new ArrayList<>(count);
+        for (int k = 0; k < count; k++) {
+            out.add(new Recognition(labels.get(best[k]), best[k], bestScores[k]));
+        }
+        return out;
+    }
+
+    private float score(int i) {
+        return scores.getFloat(4 * i);
+    }
+
+    // labels.json: a JSON array of strings (labels may hold any character, newlines included).
+    private static List<String> readLabels(AssetManager assets) {
+        try {
+            JSONArray array = new JSONArray(new String(readAsset(assets, ModelInfo.LABELS_ASSET), StandardCharsets.UTF_8));
+            if (array.length() != ModelInfo.NUM_CLASSES) {
+                throw new MobilegenException("IoError", ModelInfo.LABELS_ASSET + " holds " + array.length()
+                        + " labels; the model has " + ModelInfo.NUM_CLASSES + " classes");
+            }
+            List<String> labels = new ArrayList<>(array.length());
+            for (int i = 0; i < array.length(); i++) {
+                labels.add(array.getString(i));
+            }
+            return Collections.unmodifiableList(labels);
+        } catch (IOException | JSONException e) {
+            throw new MobilegenException("IoError", "cannot read " + ModelInfo.LABELS_ASSET, e);
+        }
+    }
+
+    private static byte[] readAsset(AssetManager assets, String name) throws IOException {
+        try (InputStream in = assets.open(name)) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            byte[] chunk = new byte[16384];
+            for (int n; (n = in.read(chunk)) > 0; ) {
+                bytes.write(chunk, 0, n);
+            }
+            return bytes.toByteArray();
+        }
+    }
+
+    private void copyAsset(String name, File target) throws IOException {
+        try (OutputStream out = new FileOutputStream(target)) {
+            out.write(readAsset(assets, name));
+        }
+    }
+
+    private static native long nativeCreate(AssetManager assets, String blobAsset, int backend, String cacheDir);
+
+    private static native void nativeRun(long handle, ByteBuffer input, int inputOffset, ByteBuffer output, int outputOffset);
+
+    private static native void nativeRunBitmap(
+            long handle, Bitmap bitmap, float mean, float std, ByteBuffer output, String dumpDir);
+
+    private static native double nativeLastRunMicros(long handle);
+
+    private static native int nativeBackend(long handle);
+
+    private static native void nativeClose(long handle);
+}
