@@ -50,21 +50,29 @@ def check_against_reference(model: bytes, label: str, seed: int = 0, x: np.ndarr
         x = random_input(g.tensors[g.inputs[0]], seed)
     ours = Simulator(build_plan(g)).run([x])
     ref = run_reference(model, x)
-    problems = []
-    for op in g.ops:
-        for i in op.outputs:
-            a, b = ours[i], ref[i]
-            where = f"{label}: {op.describe()} output {g.tensors[i].describe()}"
-            if a.shape != b.shape or a.dtype != b.dtype:
-                problems.append(f"{where}: sim {a.dtype}{list(a.shape)} vs reference {b.dtype}{list(b.shape)}")
-            elif a.dtype.kind in "iu":
-                d = np.abs(a.astype(np.int64) - b.astype(np.int64))
-                if d.max(initial=0):
-                    problems.append(f"{where}: max {int(d.max())} LSB, {int((d > 0).sum())}/{d.size} differ")
-            else:
-                den = float(np.abs(b.astype(np.float64)).max(initial=0.0))
-                rel = float(np.abs(a.astype(np.float64) - b).max(initial=0.0)) / max(den, 1e-30)
-                if rel > FLOAT_RTOL:
-                    problems.append(f"{where}: relative error {rel:.3g} > {FLOAT_RTOL}")
+    where = {i: f"{label}: {op.describe()} output {g.tensors[i].describe()}" for op in g.ops for i in op.outputs}
+    problems = tensor_mismatches(ours, ref, where, ("sim", "reference"))
     assert not problems, "\n".join(problems)
     return ours
+
+
+def tensor_mismatches(
+    got: dict, want: dict, where: dict[int, str], names: tuple[str, str], float_rtol: float = FLOAT_RTOL
+) -> list[str]:
+    """One line per tensor of `where` (index -> description) on which `got` and `want` differ:
+    integers at all, floats by more than float_rtol of max|want|."""
+    problems = []
+    for i, place in where.items():
+        a, b = got[i], want[i]
+        if a.shape != b.shape or a.dtype != b.dtype:
+            problems.append(f"{place}: {names[0]} {a.dtype}{list(a.shape)} vs {names[1]} {b.dtype}{list(b.shape)}")
+        elif a.dtype.kind in "iu":
+            d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+            if d.max(initial=0):
+                problems.append(f"{place}: max {int(d.max())} LSB, {int((d > 0).sum())}/{d.size} differ")
+        else:
+            den = float(np.abs(b.astype(np.float64)).max(initial=0.0))
+            rel = float(np.abs(a.astype(np.float64) - b).max(initial=0.0)) / max(den, 1e-30)
+            if rel > float_rtol:
+                problems.append(f"{place}: relative error {rel:.3g} > {float_rtol}")
+    return problems

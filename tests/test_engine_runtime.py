@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -23,7 +21,6 @@ def demo_runner(tmp_path_factory):
     r = CliRunner().invoke(app, ["generate", str(DEMO / "model.tflite"), "--target", "android", "--out", str(root / "p")])
     assert r.exit_code == 0, r.output
     return root, build_host(root / "p")
-
 
 @pytest.mark.parametrize("backend", ["cpu", "gpu"])
 def test_run_allocates_nothing(demo_runner, backend):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import FLOAT_RTOL, random_input
+from tests.harness import random_input, tensor_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"  # committed: the model android_sample/ is made from
@@ -117,22 +117,8 @@ def compare_gpu_with_simulator(engine, label: str, work: Path, seeds=(0, 1)) -> 
         records, got = read_dump(work / f"seed{seed}" / "dump")
         listed = [rec["index"] for rec in records]
         assert listed == [i for i in g.written_tensors() if i not in engine.em.folded], label
-        problems = []
-        for rec in records:
-            i = rec["index"]
-            a, b = got[i], want[i]
-            where = f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}"
-            if a.shape != b.shape or a.dtype != b.dtype:
-                problems.append(f"{where}: GPU {a.dtype}{list(a.shape)} vs simulator {b.dtype}{list(b.shape)}")
-            elif a.dtype.kind in "iu":
-                d = np.abs(a.astype(np.int64) - b.astype(np.int64))
-                if d.max(initial=0):
-                    problems.append(f"{where}: max {int(d.max())} LSB, {int((d > 0).sum())}/{d.size} differ")
-            else:
-                den = float(np.abs(b.astype(np.float64)).max(initial=0.0))
-                rel = float(np.abs(a.astype(np.float64) - b).max(initial=0.0)) / max(den, 1e-30)
-                if rel > FLOAT_RTOL:
-                    problems.append(f"{where}: relative error {rel:.3g} > {FLOAT_RTOL}")
+        where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
+        problems = tensor_mismatches(got, want, where, ("GPU", "simulator"))
         assert not problems, "\n".join(problems)
         y = np.load(work / f"seed{seed}" / "y.npy")
         np.testing.assert_array_equal(y, got[g.outputs[0]])
