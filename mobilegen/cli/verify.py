@@ -29,4 +29,5 @@ def verify_cmd(
     runner = build_host(project, build_dir)
     progress(f"running on the {backend.value} backend")
     report = run_host(runner, project, input, output, dump_dir=dump_dir, backend=backend.value)
-    typer.echo(f"wrote {output}" + (f" and {dump_dir}" if dump_dir else "") + (f" ({report})" if report else ""))
+    timing = f" ({report['backend']} backend, {report['best_run_ms']:.2f} ms)" if "best_run_ms" in report else ""
+    typer.echo(f"wrote {output}" + (f" and {dump_dir}" if dump_dir else "") + timing)
