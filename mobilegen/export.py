@@ -41,6 +41,7 @@ from mobilegen.plan import (
     build_plan,
     half_storage_plan,
 )
+from mobilegen.numerics import params as P
 from mobilegen.numerics.fp16 import to_half
 from mobilegen.weights import BlobWriter
 
@@ -284,12 +285,27 @@ class _Exporter:
 
     def k_concat(self, k: Concat) -> KernelRecord:
         rank = len(self.g.tensors[k.output].shape)
-        if len(k.inputs) != 2 or k.axis != rank - 1 or any(q is not None for q in k.requant):
-            raise UnsupportedOpError(
-                f"op {k.op}: the engine concatenates two inputs along channels with shared quantization"
-            )
+        if len(k.inputs) != 2 or k.axis != rank - 1:
+            raise UnsupportedOpError(f"op {k.op}: the engine concatenates two inputs along channels")
         c0, c1 = (self.g.tensors[i].shape[-1] for i in k.inputs)
-        return self.record(k, "Concat", "ConcatParams", {"c0": int(c0), "c1": int(c1)})
+        params: dict = {"c0": int(c0), "c1": int(c1)}
+        # Legacy uint8 inputs whose quantization differs from the output's are rescaled as
+        # ConcatenationWithScaling does: roundf(x * scale + bias) + zp_out, float32 throughout.
+        rescale = [(0, 0.0, 0.0)] * 2
+        output_zp = 0
+        for n, q in enumerate(k.requant[:2] if k.requant else []):
+            if q is None:
+                continue
+            in_s, in_zp, out_s, out_zp = q
+            if np.float32(in_s) == np.float32(out_s) and int(in_zp) == int(out_zp):
+                continue  # concat_rescale_uint8 copies it
+            scale, bias = P.concat_rescale_params(in_s, in_zp, out_s)
+            rescale[n] = (1, float(scale), float(bias))
+            output_zp = int(out_zp)
+        for n, (flag, scale, bias) in enumerate(rescale):
+            params.update({f"rescale{n}": flag, f"scale{n}": scale, f"bias{n}": bias})
+        params["output_zero_point"] = output_zp
+        return self.record(k, "Concat", "ConcatParams", params)
 
     def k_softmax(self, k: Softmax) -> KernelRecord:
         p = k.q

@@ -195,22 +195,10 @@ def _sweep_cases():
 
     cases = [("conv2d", k) for k in CONV_CASES] + [("depthwise", k) for k in DEPTHWISE_CASES] + list(OTHER_CASES)
     return [
-        pytest.param(name, kwargs, mode, id=f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}",
-                     marks=_known_gaps(name, mode))
+        pytest.param(name, kwargs, mode, id=f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}")
         for name, kwargs in cases
         for mode in SWEEP_MODES
     ]
-
-
-def _known_gaps(name: str, mode: str):
-    """Models the exporter rejects; strict, so supporting them later turns the xfail into a failure."""
-    from mobilegen.errors import UnsupportedOpError
-
-    if name == "concat" and mode == "uint8":
-        # Legacy uint8 CONCATENATION rescales inputs whose quantization differs from the output's;
-        # ConcatParams has no fields for that yet.
-        return [pytest.mark.xfail(raises=UnsupportedOpError, strict=True, reason="uint8 concat with rescaling")]
-    return []
 
 
 def _one_op_model(name: str, kwargs: dict, mode: str) -> bytes:

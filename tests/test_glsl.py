@@ -147,10 +147,6 @@ def _sweep(modes=GPU_MODES, with_fp32=True):
             precisions = [None] + (["fp32"] if with_fp32 and mode == "int8" else [])
             for precision in precisions:
                 marks = []
-                if name == "concat" and mode == "uint8":  # the exporter rejects it (see test_engine_cpu)
-                    from mobilegen.errors import UnsupportedOpError
-
-                    marks = [pytest.mark.xfail(raises=UnsupportedOpError, strict=True, reason="uint8 concat rescaling")]
                 ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}" + (f"-{precision}" if precision else "")
                 params.append(pytest.param(name, kwargs, mode, precision, id=ident, marks=marks))
     return params

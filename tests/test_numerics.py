@@ -582,6 +582,11 @@ class TestParamsScalar:
         want = [min(max(c_round(float(np.float32(np.float32(v) * scale) + bias)) + 5, 0), 255)
                 for v in x]
         assert got.tolist() == want
+        # The float32 (scale, bias) the engine's ConcatParams carry, and the arithmetic on them.
+        assert P.concat_rescale_params(0.02, 10, 0.03) == (scale, bias)
+        assert P.concat_rescale_apply(x, scale, bias, 5).tolist() == want
+        below_half = np.nextafter(np.float32(0.5), np.float32(0))  # floor(v + 0.5) would give 1
+        assert P.concat_rescale_apply([1, 1, 1], [below_half, 2.5, -2.5], 0.0, 10).tolist() == [10, 13, 7]
         P.check_concat_int8([(0.5, 1)], 0.5, 1)
         with pytest.raises(ValueError):
             P.check_concat_int8([(0.5, 1), (0.25, 1)], 0.5, 1)

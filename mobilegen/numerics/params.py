@@ -498,6 +498,18 @@ def dequantize(q, scale: float, zp: int):
 # CONCATENATION
 # --------------------------------------------------------------------------------------------
 
+def concat_rescale_params(input_scale: float, input_zp: int, output_scale: float):
+    """The float32 (scale, bias) of ConcatenationWithScaling for one uint8 input:
+        inv = 1.f / s_out; scale = s_in * inv; bias = -zp_in * scale
+    (the engine's kernels compute roundf(x * scale + bias) + zp_out with exactly these values)."""
+    _check_scale("input scale", input_scale)
+    _check_scale("output scale", output_scale)
+    inverse_output_scale = np.float32(1.0) / _f32(output_scale)
+    scale = _f32(input_scale) * inverse_output_scale
+    bias = np.float32(-int(input_zp)) * scale
+    return np.float32(scale), np.float32(bias)
+
+
 def concat_rescale_uint8(x, input_scale: float, input_zp: int, output_scale: float,
                          output_zp: int):
     """One uint8 CONCATENATION input whose (scale, zp) differ from the output's
@@ -510,10 +522,15 @@ def concat_rescale_uint8(x, input_scale: float, input_zp: int, output_scale: flo
     x = np.asarray(x, dtype=np.int64)
     if _f32(input_scale) == _f32(output_scale) and int(input_zp) == int(output_zp):
         return x
-    inverse_output_scale = np.float32(1.0) / _f32(output_scale)
-    scale = _f32(input_scale) * inverse_output_scale
-    bias = np.float32(-int(input_zp)) * scale
-    value = x.astype(np.float32) * scale + bias  # two float32 roundings (no fused multiply-add)
+    scale, bias = concat_rescale_params(input_scale, input_zp, output_scale)
+    return concat_rescale_apply(x, scale, bias, output_zp)
+
+
+def concat_rescale_apply(x, scale, bias, output_zp: int):
+    """clamp(int(roundf(x * scale + bias)) + zp_out, 0, 255) for uint8 `x` and the float32
+    (scale, bias) of concat_rescale_params: two float32 roundings (no fused multiply-add)."""
+    x = np.asarray(x, dtype=np.int64)
+    value = x.astype(np.float32) * np.float32(scale) + np.float32(bias)
     return clamp(round_half_away(value) + int(output_zp), 0, 255)
 
 

@@ -30,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mobilegen.errors import UnsupportedOpError
 from mobilegen.export import EngineModel, KernelRecord, TensorRecord
+from mobilegen.numerics import params as P
 from mobilegen.render.engine_plan import TEMPLATES, Dispatch, Shader
 
 GLSL_TEMPLATES = TEMPLATES / "kernels" / "glsl"
@@ -71,6 +72,18 @@ def environment() -> Environment:
     env.filters["glsl_float"] = glsl_float
     env.filters["f32_parts"] = f32_parts
     return env
+
+
+def _concat_table(p: dict, n: int) -> list[int] | None:
+    """CONCATENATION input n's legacy uint8 rescale (ConcatParams rescale<n>) as a table of the
+    256 results packed 4 per uint (entry x in bits 8(x % 4).. of word x / 4), or None (a copy).
+    Tabulated with the simulator's float32 arithmetic, so the shader needs no float rounding
+    (GLSL ES 3.10 has no `precise` to forbid fusing x * scale + bias into one rounding)."""
+    if not p.get(f"rescale{n}"):
+        return None
+    q = P.concat_rescale_apply(np.arange(256), p[f"scale{n}"], p[f"bias{n}"], p["output_zero_point"])
+    q = q.astype(np.uint32).reshape(64, 4)
+    return [int(w) for w in q[:, 0] | q[:, 1] << 8 | q[:, 2] << 16 | q[:, 3] << 24]
 
 
 def _pow2_at_least(n: int, cap: int) -> int:
@@ -159,6 +172,7 @@ class _Renderer:
         elif t == "Concat":
             name, template = "concat", "concat.comp.j2"
             ctx["inp2"] = self.tensor(k.inputs[1])
+            ctx["tables"] = [_concat_table(p, n) for n in (0, 1)]
         elif t == "Softmax":
             name, template = "softmax", "softmax.comp.j2"
             rows = out.h * out.w

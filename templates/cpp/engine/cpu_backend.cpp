@@ -743,22 +743,43 @@ class ConcatKernel final : public CpuKernel {
  public:
   ConcatKernel(const Kernel& k, const ConcatParams& p, size_t element, size_t outer)
       : a_(k.inputs[0]), b_(k.inputs[1]), out_(k.output), bytes0_(p.c0 * element), bytes1_(p.c1 * element),
-        outer_(outer) {}
+        outer_(outer), p_(p) {}
 
   void run(uint8_t* const* tensors, Scratch&) override {
     const uint8_t* a = tensors[a_];
     const uint8_t* b = tensors[b_];
     uint8_t* y = tensors[out_];
     for (size_t i = 0; i < outer_; ++i) {
-      std::memcpy(y, a + i * bytes0_, bytes0_);
-      std::memcpy(y + bytes0_, b + i * bytes1_, bytes1_);
+      part(a + i * bytes0_, y, bytes0_, p_.rescale0, p_.scale0, p_.bias0);
+      part(b + i * bytes1_, y + bytes0_, bytes1_, p_.rescale1, p_.scale1, p_.bias1);
       y += bytes0_ + bytes1_;
     }
   }
 
  private:
+  // One input's channels: copied, or (legacy uint8, rescale set) LiteRT's ConcatenationWithScaling
+  // clamp(int(roundf(x * scale + bias)) + zp_out, 0, 255) in float32 with two roundings: the
+  // product goes through a volatile so that no compiler fuses it with the add (an FMA would round
+  // once and differ from the reference in the last bit).
+  void part(const uint8_t* x, uint8_t* y, size_t n, int32_t rescale, float scale, float bias) const {
+    if (!rescale) {
+      std::memcpy(y, x, n);
+      return;
+    }
+    for (size_t c = 0; c < n; ++c) {
+      volatile float product = static_cast<float>(x[c]) * scale;
+      const float value = product + bias;
+      // Clamping the rounded value to [-512, 512] changes no result (the output clamps to
+      // [0, 255] after adding a zero point in [0, 255]) and keeps the int conversion defined.
+      const float r = std::min(std::max(std::round(value), -512.0f), 512.0f);
+      const int32_t q = static_cast<int32_t>(r) + p_.output_zero_point;
+      y[c] = static_cast<uint8_t>(std::min(std::max(q, 0), 255));
+    }
+  }
+
   int a_, b_, out_;
   size_t bytes0_, bytes1_, outer_;
+  ConcatParams p_;
 };
 
 template <typename T>
@@ -1078,6 +1099,7 @@ class CpuBackend final : public BackendImpl {
         const auto& p = *static_cast<const ConcatParams*>(k.params);
         const int depth = p.c0 + p.c1;
         if (depth <= 0 || count % depth != 0) return bad("concat sizes do not match its tensors");
+        if ((p.rescale0 || p.rescale1) && out.dtype != DType::UInt8) return bad("concat rescales only uint8");
         *made = std::make_unique<ConcatKernel>(k, p, dtype_size(out.dtype), count / depth);
         break;
       }

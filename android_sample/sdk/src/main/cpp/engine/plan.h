@@ -141,8 +141,16 @@ struct PadParams {
   int32_t value;                                     // the output zero point (0 for float)
 };
 
-struct ConcatParams {  // along channels; 8-bit inputs share the output's quantization
+struct ConcatParams {  // along channels
   int32_t c0, c1;
+  // Legacy uint8 input n with its own quantization (rescale<n> = 1) is rescaled as LiteRT's
+  // ConcatenationWithScaling: clamp(roundf(x * scale<n> + bias<n>) + output_zero_point, 0, 255),
+  // two float32 roundings (no fused multiply-add). Otherwise (rescale<n> = 0) it is copied.
+  int32_t rescale0;
+  float scale0, bias0;
+  int32_t rescale1;
+  float scale1, bias1;
+  int32_t output_zero_point;
 };
 
 // Integer SOFTMAX over c (reference kernel; gemmlowp fixed point), output scale 1/256.
