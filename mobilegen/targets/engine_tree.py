@@ -1,11 +1,10 @@
-"""The C++ engine's files for one model: the static sources under templates/cpp, the generated
-model_plan.cpp (tables + GLSL programs) and the weights blob. Relative paths are those under an
-Android module's src/main/cpp; the blob's place is the caller's choice."""
+"""The C++ engine's files for one model: the static sources under templates/cpp and the generated
+model_plan.cpp (tables + GLSL programs). Relative paths are those under an Android module's
+src/main/cpp; the weights blob (EngineModel.blob) goes where the target puts its assets."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from mobilegen.export import EngineModel
 from mobilegen.render.engine_plan import TEMPLATES, render_model_plan
@@ -24,25 +23,3 @@ def engine_files(em: EngineModel, model_name: str, model_bytes: bytes) -> dict[s
     sha = hashlib.sha256(model_bytes).hexdigest()
     files["engine/model_plan.cpp"] = render_model_plan(em, model_name, sha, shaders, dispatch, library)
     return files
-
-
-def write_engine_tree(model: Path, out: Path, precision: str | None = None) -> Path:
-    """Development helper: the engine sources and `model.mgw` for `model` under `out`."""
-    from mobilegen.export import export_plan, plan_for_precision
-    from mobilegen.tflite.reader import read_model
-
-    data = Path(model).read_bytes()
-    em = export_plan(*plan_for_precision(read_model(data, source=str(model)), precision))
-    out = Path(out)
-    for rel, text in engine_files(em, Path(model).name, data).items():
-        p = out / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    (out / "model.mgw").write_bytes(em.blob)
-    return out
-
-
-if __name__ == "__main__":
-    import sys
-
-    write_engine_tree(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
