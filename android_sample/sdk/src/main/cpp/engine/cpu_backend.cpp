@@ -9,8 +9,10 @@
 //                                   contiguous rows, which compilers vectorize as 16-bit
 //                                   multiply-add (SSE2 pmaddwd, NEON smlal)
 //   integer depthwise               [kh][kw][round4(oc)] int16: the channel loop innermost
-//   float conv / fully connected    [K][round4(oc)] float: a broadcast-multiply over channels,
-//                                   summing each output in (ky, kx, ic) order like the reference
+//   float conv                      [round16(oc)/16][K][16] float panels: a register-blocked
+//                                   GEMM over tiles of pixels (gemm_block_f32), summing each
+//                                   output in (ky, kx, ic) order like the reference
+//   float fully connected           [K][round4(oc)] float: a broadcast-multiply over channels
 // Integer convolutions gather (x + input_offset) as int16 rows (an im2col for k > 1), so padding
 // taps hold 0 and contribute nothing, exactly as the reference kernels skip them.
 //
@@ -49,6 +51,8 @@ constexpr int kLanes = 4;          // the blob's channel packing (plan.h)
 constexpr int kKAlign = 16;        // reduction rows padded with zeros to whole vectors
 constexpr int kGemmRows = 4;       // pixels per integer GEMM micro-kernel
 constexpr int kGemmCols = 4;       // output channels per integer GEMM micro-kernel
+constexpr int kFGemmRows = 4;      // pixels per float GEMM micro-kernel
+constexpr int kFGemmCols = 16;     // output channels per float GEMM micro-kernel (one weight panel)
 constexpr size_t kTileBytes = 64 * 1024;  // int16 im2col tile kept in L2 while all weights pass
 constexpr int kMaxTilePixels = 256;
 constexpr size_t kArenaAlign = 64;
@@ -210,6 +214,59 @@ MOBILEGEN_HOT void gemm_block(const int16_t* __restrict a, const int16_t* __rest
     for (int c = 0; c < kGemmCols; ++c) acc[r * acc_stride + c] = sum[r][c];
   }
 }
+
+// Float GEMM micro-kernel: acc[r][c] = sum_k a[r][k] * w[k][c] for kFGemmRows im2col rows of
+// length `k` (row stride lda) and one weight panel [k][kFGemmCols]. Each output is summed from 0
+// in increasing k, one multiply and one add per step (no FMA: the avx2 version does not enable
+// it), so results match the per-pixel reference order exactly. The accumulators are GCC/Clang
+// vector types V (SLP vectorization of plain loops is unreliable here), R rows of them kept in
+// registers while the panel streams from L1/L2. Unaligned loads and stores go through memcpy
+// (an attribute-aligned typedef would lose its alignment as a template argument).
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+
+template <typename V, int R>
+inline __attribute__((always_inline)) void gemm_rows_f32(const float* __restrict a, int lda, const float* __restrict w,
+                                                         int k, float* __restrict acc, int acc_stride) {
+  constexpr int kVec = kFGemmCols / (sizeof(V) / sizeof(float));
+  V sum[R][kVec] = {};
+  for (int kk = 0; kk < k; ++kk) {
+    const float* wr = w + static_cast<size_t>(kk) * kFGemmCols;
+    V wv[kVec];
+    for (int j = 0; j < kVec; ++j) std::memcpy(&wv[j], wr + j * sizeof(V) / sizeof(float), sizeof(V));
+    for (int r = 0; r < R; ++r) {
+      const float v = a[static_cast<size_t>(r) * lda + kk];
+      for (int j = 0; j < kVec; ++j) sum[r][j] += v * wv[j];
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float* dst = acc + static_cast<size_t>(r) * acc_stride;
+    for (int j = 0; j < kVec; ++j) std::memcpy(dst + j * sizeof(V) / sizeof(float), &sum[r][j], sizeof(V));
+  }
+}
+
+#if defined(__x86_64__) && defined(__linux__) && !defined(__ANDROID__) && \
+    (defined(__GNUC__) || defined(__clang__)) && !defined(MOBILEGEN_NO_MULTIVERSION)
+// Function multiversioning by hand (the register blocking differs): AVX2 holds 4 x 16 sums in
+// 8 ymm registers; SSE2 has only 16 xmm registers, so it runs the 4 rows as two blocks of 2.
+__attribute__((target("avx2"))) void gemm_block_f32(const float* __restrict a, int lda, const float* __restrict w,
+                                                    int k, float* __restrict acc, int acc_stride) {
+  gemm_rows_f32<f32x8, kFGemmRows>(a, lda, w, k, acc, acc_stride);
+}
+__attribute__((target("default"))) void gemm_block_f32(const float* __restrict a, int lda, const float* __restrict w,
+                                                       int k, float* __restrict acc, int acc_stride) {
+  for (int r = 0; r < kFGemmRows; r += 2) {
+    gemm_rows_f32<f32x4, 2>(a + static_cast<size_t>(r) * lda, lda, w, k, acc + static_cast<size_t>(r) * acc_stride,
+                                    acc_stride);
+  }
+}
+#else
+// 128-bit vectors (NEON: 16 sums + 4 weight registers of 32).
+void gemm_block_f32(const float* __restrict a, int lda, const float* __restrict w, int k, float* __restrict acc,
+                    int acc_stride) {
+  gemm_rows_f32<f32x4, kFGemmRows>(a, lda, w, k, acc, acc_stride);
+}
+#endif
 
 // Copies the window taps of output pixel (oy, ox) into `row` in (ky, kx, ic) order, mapping each
 // value through `convert` and writing `pad` for taps outside the input.
@@ -396,6 +453,9 @@ class DepthwiseInt final : public CpuKernel {
 
 // Float conv (depthwise == false) or depthwise: each output summed over taps in (ky, kx, ic)
 // order in float32, then bias, then the clamp, as the reference kernels do.
+// The conv gathers the im2col rows of a tile of output pixels (kept in L2), then runs the GEMM
+// micro-kernel over each 16-channel weight panel and each 4-row block, so every weight is loaded
+// once per tile instead of once per pixel.
 class ConvFloat final : public CpuKernel {
  public:
   ConvFloat(const Kernel& k, const ConvParams& p, bool depthwise)
@@ -404,7 +464,15 @@ class ConvFloat final : public CpuKernel {
     ocp_ = round_up(win_.out_c, kLanes);
     lo_ = p.out.lo;
     hi_ = p.out.hi;
-    need_f32 = depthwise ? ocp_ : static_cast<size_t>(k_) + ocp_;
+    ocp16_ = round_up(win_.out_c, kFGemmCols);
+    pixels_ = win_.out_h * win_.out_w;
+    if (depthwise) {
+      need_f32 = ocp_;
+    } else {
+      tile_ = static_cast<int>(kTileBytes / (sizeof(float) * k_)) / kFGemmRows * kFGemmRows;
+      tile_ = std::max(kFGemmRows, std::min({tile_, kMaxTilePixels, round_up(pixels_, kFGemmRows)}));
+      need_f32 = static_cast<size_t>(tile_) * (static_cast<size_t>(k_) + ocp16_);  // im2col rows + accumulators
+    }
   }
 
   bool init(const ConvParams& p, int index, Constants& c) {
@@ -424,13 +492,14 @@ class ConvFloat final : public CpuKernel {
       }
       return true;
     }
-    // [so][kh][kw][si][o4][i4] -> [K][ocp]
-    weights_.assign(static_cast<size_t>(k_) * ocp_, 0.0f);
+    // [so][kh][kw][si][o4][i4] -> [ocp16 / 16][K][16] panels, padding channels zero
+    weights_.assign(static_cast<size_t>(k_) * ocp16_, 0.0f);
     for (int o = 0; o < win_.out_c; ++o) {
+      float* panel = weights_.data() + static_cast<size_t>(o / kFGemmCols) * k_ * kFGemmCols + o % kFGemmCols;
       for (size_t t = 0; t < taps; ++t) {
         for (int i = 0; i < win_.in_c; ++i) {
           const size_t src = (((o / kLanes) * taps + t) * si + i / kLanes) * kLanes * kLanes + (o % kLanes) * kLanes + i % kLanes;
-          weights_[(t * win_.in_c + i) * ocp_ + o] = raw[src];
+          panel[(t * win_.in_c + i) * kFGemmCols] = raw[src];
         }
       }
     }
@@ -440,32 +509,64 @@ class ConvFloat final : public CpuKernel {
   void run(uint8_t* const* tensors, Scratch& s) override {
     const float* x = reinterpret_cast<const float*>(tensors[in_]);
     float* y = reinterpret_cast<float*>(tensors[out_]);
+    if (depthwise_) {
+      run_depthwise(x, y, s);
+    } else {
+      run_conv(x, y, s);
+    }
+  }
+
+ private:
+  void run_conv(const float* x, float* y, Scratch& s) const {
+    const int oc = win_.out_c;
+    float* a = s.f32.data();                                  // [tile][K] im2col rows
+    float* acc = a + static_cast<size_t>(tile_) * k_;          // [tile][ocp16] sums
+    const bool pointwise = win_.k_h == 1 && win_.k_w == 1 && win_.stride_h == 1 && win_.stride_w == 1 &&
+                           win_.pad_top == 0 && win_.pad_left == 0;
+    for (int p0 = 0; p0 < pixels_; p0 += tile_) {
+      const int n = std::min(tile_, pixels_ - p0);
+      for (int r = 0; r < n; ++r) {
+        float* row = a + static_cast<size_t>(r) * k_;
+        const int p = p0 + r;
+        if (pointwise) {
+          std::memcpy(row, x + static_cast<size_t>(p) * k_, sizeof(float) * k_);
+        } else {
+          gather_taps(win_, x, p / win_.out_w, p % win_.out_w, 0.0f, [](float v) { return v; }, row);
+        }
+      }
+      // Rows n..round4(n) hold stale values; their results are never stored.
+      const int rows = round_up(n, kFGemmRows);
+      for (int oc0 = 0; oc0 < ocp16_; oc0 += kFGemmCols) {
+        const float* w = weights_.data() + static_cast<size_t>(oc0) * k_;
+        for (int r = 0; r < rows; r += kFGemmRows) {
+          gemm_block_f32(a + static_cast<size_t>(r) * k_, k_, w, k_, acc + static_cast<size_t>(r) * ocp16_ + oc0, ocp16_);
+        }
+      }
+      for (int r = 0; r < n; ++r) {
+        const float* sum = acc + static_cast<size_t>(r) * ocp16_;
+        float* dst = y + static_cast<size_t>(p0 + r) * oc;
+        for (int c = 0; c < oc; ++c) dst[c] = std::min(std::max(sum[c] + bias_[c], lo_), hi_);
+      }
+    }
+  }
+
+  void run_depthwise(const float* x, float* y, Scratch& s) const {
     const int oc = win_.out_c, ic = win_.in_c;
     float* __restrict acc = s.f32.data();
-    float* __restrict row = acc + ocp_;
     for (int oy = 0; oy < win_.out_h; ++oy) {
       for (int ox = 0; ox < win_.out_w; ++ox) {
         std::fill(acc, acc + ocp_, 0.0f);
-        if (depthwise_) {
-          for (int ky = 0; ky < win_.k_h; ++ky) {
-            const int iy = oy * win_.stride_h - win_.pad_top + ky * win_.dil_h;
-            if (iy < 0 || iy >= win_.in_h) continue;
-            for (int kx = 0; kx < win_.k_w; ++kx) {
-              const int ix = ox * win_.stride_w - win_.pad_left + kx * win_.dil_w;
-              if (ix < 0 || ix >= win_.in_w) continue;
-              const float* __restrict src = x + (static_cast<size_t>(iy) * win_.in_w + ix) * ic;
-              const float* __restrict w = weights_.data() + static_cast<size_t>(ky * win_.k_w + kx) * ocp_;
-              for (int i = 0; i < ic; ++i) {
-                for (int m = 0; m < dm_; ++m) acc[i * dm_ + m] += src[i] * w[i * dm_ + m];
-              }
+        for (int ky = 0; ky < win_.k_h; ++ky) {
+          const int iy = oy * win_.stride_h - win_.pad_top + ky * win_.dil_h;
+          if (iy < 0 || iy >= win_.in_h) continue;
+          for (int kx = 0; kx < win_.k_w; ++kx) {
+            const int ix = ox * win_.stride_w - win_.pad_left + kx * win_.dil_w;
+            if (ix < 0 || ix >= win_.in_w) continue;
+            const float* __restrict src = x + (static_cast<size_t>(iy) * win_.in_w + ix) * ic;
+            const float* __restrict w = weights_.data() + static_cast<size_t>(ky * win_.k_w + kx) * ocp_;
+            for (int i = 0; i < ic; ++i) {
+              for (int m = 0; m < dm_; ++m) acc[i * dm_ + m] += src[i] * w[i * dm_ + m];
             }
-          }
-        } else {
-          gather_taps(win_, x, oy, ox, 0.0f, [](float v) { return v; }, row);
-          for (int k = 0; k < k_; ++k) {
-            const float v = row[k];
-            const float* __restrict w = weights_.data() + static_cast<size_t>(k) * ocp_;
-            for (int c = 0; c < ocp_; ++c) acc[c] += v * w[c];
           }
         }
         float* dst = y + (static_cast<size_t>(oy) * win_.out_w + ox) * oc;
@@ -474,12 +575,11 @@ class ConvFloat final : public CpuKernel {
     }
   }
 
- private:
   int in_, out_;
   Window win_;
   int dm_;
   bool depthwise_;
-  int k_, ocp_;
+  int k_, ocp_, ocp16_, pixels_, tile_ = 0;
   float lo_, hi_;
   std::vector<float> weights_, bias_;
 };
