@@ -28,6 +28,23 @@ def require(module: str):
         pytest.skip(msg)
 
 
+def schema():
+    """TensorFlow's generated TFLite schema bindings (object API), for tests that rewrite models."""
+    require("tensorflow")
+    from mobilegen.convert.quantize import schema as tflite_schema
+
+    return tflite_schema()
+
+
+def model_bytes(case, mode: str) -> bytes:
+    """The cached .tflite of a (name, builder, kwargs) case from tests/models.py in `mode`."""
+    from tests import models
+
+    require("tensorflow")
+    name, builder, kwargs = case
+    return models.tflite_model(name, builder, kwargs, mode)
+
+
 def random_input(t, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if t.dtype == "float32":

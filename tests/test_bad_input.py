@@ -8,7 +8,6 @@ error class and message; `test_cli_one_line` then runs every case through the re
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from mobilegen.plan import build_plan
 from mobilegen.sim.runner import Simulator
 from mobilegen.tflite.reader import read_model
 from tests import models as M
-from tests.harness import random_input, require
+from tests.harness import model_bytes, random_input, require, schema
 
 CONV = ("conv_small", M.conv2d, dict(h=6, w=5, cin=3, cout=4, k=3, activation="relu"))
 DENSE = ("dense_softmax_small", M.dense_softmax, dict(in_features=7, units=5))
@@ -36,21 +35,7 @@ def tanh(h, w, c, seed=0):
     return M._model((h, w, c), lambda x: keras.layers.Activation("tanh")(x), seed)
 
 
-def model_bytes(case, mode: str) -> bytes:
-    name, builder, kwargs = case
-    try:
-        return M.tflite_model(name, builder, kwargs, mode)
-    except ImportError:
-        require("tensorflow")
-        raise
-
-
 # -- flatbuffer rewriting through TensorFlow's generated object API --------------------------------
-def schema():
-    require("tensorflow")
-    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
-
-
 def edit(buf: bytes, fn) -> bytes:
     """`buf` unpacked into the object API, changed in place by fn(model), packed again."""
     import flatbuffers

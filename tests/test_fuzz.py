@@ -8,7 +8,6 @@ and each one runs under a wall-clock guard.
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import signal
 import time
@@ -22,7 +21,7 @@ from mobilegen.plan import build_plan
 from mobilegen.sim.runner import Simulator
 from mobilegen.tflite.reader import read_model
 from tests import models as M
-from tests.harness import random_input, require
+from tests.harness import random_input, require, schema
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -128,11 +127,6 @@ def test_byte_mutations(base, ops):
 
 
 # -- structured mutations through the object API ---------------------------------------------------
-def schema():
-    require("tensorflow")
-    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
-
-
 def pack(m) -> bytes:
     import flatbuffers
 

@@ -9,13 +9,12 @@ kept only in ``builtin_code``), and weights stored past the flatbuffer (``buffer
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pytest
 
 from tests import models as M
-from tests.harness import random_input, require
+from tests.harness import model_bytes, random_input, require, schema
 from mobilegen.convert.keras_models import build_mobilenet_v1
 from mobilegen.errors import UnsupportedOpError
 from mobilegen.plan import build_plan
@@ -36,20 +35,6 @@ CASES = [
     pytest.param(MOBILENET, "int8", id="mobilenet_v1-int8"),
     pytest.param(MOBILENET, "float16", id="mobilenet_v1-float16"),
 ]
-
-
-def model_bytes(case, mode: str) -> bytes:
-    name, builder, kwargs = case
-    try:
-        return M.tflite_model(name, builder, kwargs, mode)
-    except ImportError:
-        require("tensorflow")
-        raise
-
-
-def schema():
-    require("tensorflow")
-    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
 
 
 def unpack(buf: bytes):
