@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from mobilegen import __version__
 from mobilegen.export import DTYPES, EngineModel
+from mobilegen.render import template_environment
+from mobilegen.render.escape import comment_text, cpp_string, float32_literal
 from mobilegen.weights import BLOB_VERSION
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -27,14 +28,6 @@ class Shader:
     source: str
 
 
-def cpp_float(v: float) -> str:
-    """A float32 literal that reads back exactly (9 significant digits round-trip float32)."""
-    text = f"{float(np.float32(v)):.9g}"
-    if not any(ch in text for ch in ".en"):
-        text += ".0"  # "1f" is not a C++ literal
-    return text + "f"
-
-
 def cpp_init(value) -> str:
     """A brace initializer for a plan.h struct from nested dicts/tuples, in field order."""
     if isinstance(value, dict):
@@ -44,7 +37,7 @@ def cpp_init(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return cpp_float(value)
+        return float32_literal(value)
     return str(int(value))
 
 
@@ -56,19 +49,11 @@ def cpp_raw_string(text: str) -> str:
 
 
 def environment() -> Environment:
-    from mobilegen.render.escape import comment_text, cpp_string  # the shared escaping filters
-
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
+    return template_environment(
+        TEMPLATES,
+        dict(cpp_string=cpp_string, comment_text=comment_text, cpp_float=float32_literal, cpp_init=cpp_init,
+             cpp_raw_string=cpp_raw_string),
     )
-    env.filters.update(cpp_string=cpp_string, comment_text=comment_text, cpp_float=cpp_float, cpp_init=cpp_init,
-                       cpp_raw_string=cpp_raw_string)
-    return env
 
 
 def render_model_plan(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json as _json
 import re
 
+import numpy as np
+
 from mobilegen.errors import UserInputError
 
 # ---------------------------------------------------------------------------------------------
@@ -225,3 +227,12 @@ def validate_package(pkg: str) -> str:
 def package_path(pkg: str) -> str:
     """com.example.app -> com/example/app (validated)."""
     return validate_package(pkg).replace(".", "/")
+
+
+def float32_literal(v: float) -> str:
+    """A float32 literal for C++ and Java that reads back exactly: 9 significant digits
+    round-trip any float32, and the suffix needs a '.' or exponent before it ("1f" is invalid)."""
+    text = f"{float(np.float32(v)):.9g}"
+    if not any(ch in text for ch in ".en"):
+        text += ".0"
+    return text + "f"

@@ -26,9 +26,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from mobilegen.errors import UnsupportedOpError
+from mobilegen.render import template_environment
 from mobilegen.export import EngineModel, KernelRecord, TensorRecord
 from mobilegen.numerics import params as P
 from mobilegen.render.engine_plan import TEMPLATES, Dispatch, Shader
@@ -61,17 +62,7 @@ def f32_parts(v: float) -> tuple[int, int]:
 
 
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(GLSL_TEMPLATES)),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["glsl_float"] = glsl_float
-    env.filters["f32_parts"] = f32_parts
-    return env
+    return template_environment(GLSL_TEMPLATES, dict(glsl_float=glsl_float, f32_parts=f32_parts))
 
 
 def _concat_table(p: dict, n: int) -> list[int] | None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
-import numpy as np
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
-from mobilegen.render.escape import FILTERS, validate_package
+from mobilegen.render import template_environment
+from mobilegen.render.escape import FILTERS, float32_literal, validate_package
 
 ANDROID_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "android"
 
@@ -23,25 +23,8 @@ ANDROID_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "android
 DTYPE_BYTES = {"float32": 4, "int8": 1, "uint8": 1}
 
 
-def java_float(v: float) -> str:
-    """A Java float literal that reads back as the same float32 (9 significant digits)."""
-    text = f"{float(np.float32(v)):.9g}"
-    if not any(ch in text for ch in ".en"):
-        text += ".0"
-    return text + "f"
-
-
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(ANDROID_TEMPLATES)),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters.update(FILTERS, java_float=java_float)
-    return env
+    return template_environment(ANDROID_TEMPLATES, dict(FILTERS, java_float=float32_literal))
 
 
 def template_context(ctx: dict) -> dict:
