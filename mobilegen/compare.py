@@ -22,6 +22,7 @@ class Row:
     equal: float  # share of equal elements
     ok: bool
     note: str = ""
+    skipped: bool = False  # a constant only one side holds (dump.py): not compared, not a failure
 
 
 def _load(path: Path) -> tuple[list[dict], dict[int, np.ndarray]]:
@@ -62,16 +63,26 @@ def compare_arrays(index: int, name: str, a: np.ndarray, b: np.ndarray, lsb_tol:
 
 def compare_paths(a: Path, b: Path, lsb_tol: int = 0, rtol: float = 1e-5) -> list[Row]:
     """Rows in A's graph order; tensors present in only one side are reported as not comparable."""
+    if Path(a).is_dir() != Path(b).is_dir() and Path(a).exists() and Path(b).exists():
+        d, f = (a, b) if Path(a).is_dir() else (b, a)
+        raise UserInputError(
+            f"cannot compare dump directory {d} with the single array {f}: give two dump directories "
+            f"or two .npy files (a dump's <index>.npy is one tensor of it)"
+        )
     recs_a, va = _load(a)
     recs_b, vb = _load(b)
     names = {r["index"]: r.get("name", str(r["index"])) for r in recs_b}
     names.update({r["index"]: r.get("name", str(r["index"])) for r in recs_a})
+    constant = {r["index"] for r in recs_a + recs_b if r.get("constant")}
     order = [r["index"] for r in recs_a] + [r["index"] for r in recs_b if r["index"] not in va]
     rows = []
     for i in order:
         if i not in va or i not in vb:
             side = "A" if i not in va else "B"
-            rows.append(Row(i, names[i], "", None, None, None, 0.0, False, f"missing in {side}"))
+            if i in constant:  # folded at generation: engines never compute it at run time
+                rows.append(Row(i, names[i], "", None, None, None, 0.0, True, f"constant folded at generation, not in {side}", True))
+            else:
+                rows.append(Row(i, names[i], "", None, None, None, 0.0, False, f"missing in {side}"))
             continue
         rows.append(compare_arrays(i, names[i], va[i], vb[i], lsb_tol, rtol))
     if not rows:
@@ -79,12 +90,27 @@ def compare_paths(a: Path, b: Path, lsb_tol: int = 0, rtol: float = 1e-5) -> lis
     return rows
 
 
-def format_rows(rows: list[Row]) -> str:
-    lines = [f"{'index':>5}  {'max abs':>11} {'max LSB':>7} {'rel':>9} {'equal':>7}  {'ok':<3} {'shape':<18} name"]
+NAME_WIDTH = 48  # table column for tensor names; longer ones keep their start and end
+
+
+def short_name(name: str, width: int = NAME_WIDTH) -> str:
+    """`name` cut to `width` characters around an ellipsis. TFLite names are long scope paths
+    ("model/block_3/conv_dw/BatchNorm/FusedBatchNormV3;model/...") whose ends tell them apart."""
+    if len(name) <= width:
+        return name
+    head = (width - 3) // 2
+    return name[:head] + "..." + name[len(name) - (width - 3 - head):]
+
+
+def format_rows(rows: list[Row], verbose: bool = False) -> str:
+    """The comparison table; tensor names shortened (short_name) unless `verbose`."""
+    lines = [f"{'index':>5}  {'max abs':>11} {'max LSB':>7} {'rel':>9} {'equal':>7}  {'ok':<4} {'shape':<18} name"]
     for r in rows:
         mx = "-" if r.max_abs is None else f"{r.max_abs:.4g}"
         lsb = "-" if r.max_lsb is None else str(r.max_lsb)
         rel = "-" if r.rel is None else f"{r.rel:.2e}"
         note = f"  [{r.note}]" if r.note else ""
-        lines.append(f"{r.index:>5}  {mx:>11} {lsb:>7} {rel:>9} {r.equal:>7.2%}  {'yes' if r.ok else 'NO':<3} {r.shape:<18} {r.name}{note}")
+        equal = "-" if r.skipped else f"{r.equal:.2%}"
+        ok = "skip" if r.skipped else "yes" if r.ok else "NO"
+        lines.append(f"{r.index:>5}  {mx:>11} {lsb:>7} {rel:>9} {equal:>7}  {ok:<4} {r.shape:<18} {r.name if verbose else short_name(r.name)}{note}")
     return "\n".join(lines)

@@ -1,6 +1,9 @@
 """The dump format shared by `simulate`, `verify` and the generated engines' debug mode:
 a directory with `<tensor index>.npy` for every tensor an operator writes, plus `tensors.json`
-listing (index, name, shape, dtype, scale, zero_point) in graph order."""
+listing (index, name, shape, dtype, scale, zero_point) in graph order. A record with
+`"constant": true` is a tensor an op computes from constants only, which the generated engines
+fold at generation (DEQUANTIZE of float16 weights): engine dumps do not hold it, and `compare`
+skips it, saying so, when only one side has it."""
 
 from __future__ import annotations
 
@@ -28,14 +31,15 @@ def tensor_record(g: Graph, index: int) -> dict:
     }
 
 
-def write_dump(directory: Path, g: Graph, values: dict[int, np.ndarray]) -> list[int]:
-    """Write every tensor an operator writes; returns their indices in graph order."""
+def write_dump(directory: Path, g: Graph, values: dict[int, np.ndarray], constants: frozenset[int] = frozenset()) -> list[int]:
+    """Write every tensor an operator writes; returns their indices in graph order. `constants`:
+    the written tensors folded at generation (plan.folded_tensors), marked in tensors.json."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = g.written_tensors()
     for i in written:
         np.save(directory / f"{i}.npy", values[i])
-    records = [tensor_record(g, i) for i in written]
+    records = [tensor_record(g, i) | ({"constant": True} if i in constants else {}) for i in written]
     (directory / INDEX_FILE).write_text(json.dumps({"tensors": records}, indent=1) + "\n")
     return written
 

@@ -18,7 +18,7 @@ import numpy as np
 from mobilegen import layout
 from mobilegen.errors import UnsupportedOpError, UserInputError
 from mobilegen.ir.graph import Graph, Tensor
-from mobilegen.ir.passes import dequantize_graph, is_quantized
+from mobilegen.ir.passes import computes_in_integers, dequantize_graph, is_quantized
 from mobilegen.plan import (
     Activation,
     Add,
@@ -389,8 +389,12 @@ def plan_for_precision(g: Graph, precision: str | None = None) -> tuple[Plan, st
 
 def export_plan(plan: Plan, precision: str) -> EngineModel:
     """The engine tables and weights blob for `plan` (from plan_for_precision) at `precision`."""
-    if (precision == "int8") != is_quantized(plan.graph):
-        raise ValueError(f"a {'quantized' if is_quantized(plan.graph) else 'float'} plan cannot run at {precision}")
+    # int8 runs the model's own integer kernels; fp16/fp32 run float kernels (an integer model
+    # dequantized, its 8-bit graph input and output kept through boundary (DE)QUANTIZE ops).
+    if precision == "int8" and not is_quantized(plan.graph):
+        raise ValueError("a float plan cannot run at int8")
+    if precision != "int8" and computes_in_integers(plan.graph):
+        raise ValueError(f"a quantized plan cannot run at {precision}")
     if (precision == "fp16") != (plan.float_storage == "float16"):
         raise ValueError(f"a plan with {plan.float_storage} storage cannot run at {precision}")
     return _Exporter(plan, precision).export()

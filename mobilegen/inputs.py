@@ -66,13 +66,28 @@ def dequantize(x: np.ndarray, t: Tensor) -> np.ndarray:
     return t.quant.s * (x.astype(np.float64) - t.quant.zp)
 
 
-def load_labels(path: Path | None, n: int) -> list[str]:
-    if path is None:
-        return [str(i) for i in range(n)]
+def read_labels(path: Path) -> list[str]:
+    """Class names, one per line (UTF-8). Blank lines at the end of the file are ignored; a blank
+    line between labels is an error naming the line, since it would shift every later class."""
     try:
         labels = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserInputError(f"{path}: cannot read labels ({e})") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: labels must be UTF-8 text, one per line") from None
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot read labels ({e.strerror or e})") from None
+    while labels and not labels[-1].strip():
+        labels.pop()
+    for n, label in enumerate(labels, 1):
+        if not label.strip():
+            raise UserInputError(f"{path}:{n}: empty label; expected one class name per line")
+    return labels
+
+
+def load_labels(path: Path | None, n: int) -> list[str]:
+    """`n` class names from `path` (read_labels), or "0".."n-1" without a file."""
+    if path is None:
+        return [str(i) for i in range(n)]
+    labels = read_labels(path)
     if len(labels) < n:
         raise UserInputError(f"{path}: {len(labels)} labels for {n} classes")
     return labels[:n]

@@ -213,9 +213,14 @@ class Activation(Kernel):
 
 @dataclass
 class ConstantKernel(Kernel):
-    """A tensor an op writes from constants only (folded DEQUANTIZE of float16 weights)."""
+    """A tensor an op writes from constants only (folded DEQUANTIZE of float16 weights, DENSIFY)."""
 
     value: np.ndarray
+
+
+def folded_tensors(plan: "Plan") -> frozenset[int]:
+    """Tensors an op writes that the plan computes at generation (ConstantKernel outputs)."""
+    return frozenset(k.output for k in plan.kernels if isinstance(k, ConstantKernel))
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 
 import typer
 
@@ -18,7 +19,7 @@ def set_debug(on: bool) -> None:
 
 def user_errors(fn):
     """Report a MobilegenError (or an OSError on a user's path) as one line on stderr and a
-    non-zero exit, unless --debug."""
+    non-zero exit; with --debug, as a traceback, with the same exit code (scripts branch on it)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -26,13 +27,15 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except MobilegenError as e:
             if _state["debug"]:
-                raise
+                traceback.print_exc()
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(e.exit_code) from None
         except OSError as e:  # a path the command could not read or write (permissions, a file as a directory, disk full)
             # Only errors about a file are the user's; anything else (a missing template, say) is a bug.
-            if _state["debug"] or e.filename is None:
+            if e.filename is None:
                 raise
+            if _state["debug"]:
+                traceback.print_exc()
             where = f"{e.filename}: " if e.filename else ""
             typer.echo(f"error: {where}{e.strerror or e}", err=True)
             raise typer.Exit(UserInputError.exit_code) from None

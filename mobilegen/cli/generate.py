@@ -32,16 +32,12 @@ def generate_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
 ) -> None:
     """Render a native project for MODEL."""
+    from mobilegen.inputs import read_labels
     from mobilegen.render.escape import validate_package
     from mobilegen.targets.android import AndroidOptions, generate_android
 
     validate_package(package)
-    names = None
-    if labels is not None:
-        try:
-            names = labels.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise UserInputError(f"{labels}: labels must be UTF-8 text, one per line") from None
+    names = read_labels(labels) if labels is not None else None
     opts = AndroidOptions(package=package, app_name=app_name, labels=names, precision=precision.value if precision else None)
     progress(f"generating {target.value} project from {model}")
     actions = generate_android(model, out, opts, force=force, dry_run=dry_run)

@@ -11,6 +11,7 @@ from mobilegen.dump import write_dump
 from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, dequantize, load_input, load_labels, top_k
 from mobilegen.cli.generate import Precision
 from mobilegen.export import plan_for_precision
+from mobilegen.plan import folded_tensors
 from mobilegen.sim.runner import Simulator
 from mobilegen.tflite.reader import read_model_file
 
@@ -48,7 +49,7 @@ def simulate_cmd(
         np.save(output, y)
         progress(f"wrote {output}")
     if dump_dir is not None:
-        written = write_dump(dump_dir, plan.graph, values)
+        written = write_dump(dump_dir, plan.graph, values, folded_tensors(plan))
         progress(f"wrote {len(written)} tensors to {dump_dir}")
     if top:
         scores = dequantize(y, out_t)

@@ -29,7 +29,20 @@ def _dequantized_constant(t: Tensor) -> np.ndarray:
 
 
 def is_quantized(g: Graph) -> bool:
+    """Whether any op writes an 8-bit tensor: an integer model (int8 or legacy uint8)."""
     return any(g.tensors[t].dtype in _EIGHT_BIT for op in g.ops for t in op.outputs)
+
+
+def computes_in_integers(g: Graph) -> bool:
+    """Whether any op other than a float -> 8-bit QUANTIZE writes an 8-bit tensor. False for the
+    output of `dequantize_graph`, whose only 8-bit writes are the QUANTIZE ops at its boundary that
+    keep the model's own 8-bit output type."""
+    return any(
+        g.tensors[t].dtype in _EIGHT_BIT
+        for op in g.ops
+        if not (op.opcode == "QUANTIZE" and g.tensors[op.inputs[0]].dtype == "float32")
+        for t in op.outputs
+    )
 
 
 def dequantize_graph(g: Graph) -> Graph:
