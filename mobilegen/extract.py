@@ -21,15 +21,18 @@ MANIFEST = "manifest.json"
 
 def constant_roles(g: Graph) -> dict[int, tuple[str, str]]:
     """Constant tensor index -> (role, consuming op). A float16 tensor folded through DEQUANTIZE
-    takes the role of the dequantized tensor in the op that reads it."""
+    (or a sparse one through DENSIFY, and DEQUANTIZE after it) takes the role of the folded tensor
+    in the op that reads it."""
     roles: dict[int, tuple[str, str]] = {}
     for op in g.ops:
         for pos, i in enumerate(op.inputs):
             if i >= 0:
                 roles.setdefault(i, (_ROLES.get(op.opcode, {}).get(pos, "param"), op.describe()))
-    for op in g.ops:
-        if op.opcode == "DEQUANTIZE" and g.tensors[op.inputs[0]].is_const and op.outputs[0] in roles:
-            roles[op.inputs[0]] = roles[op.outputs[0]]
+    folds = {op.outputs[0]: op.inputs[0] for op in g.ops if op.opcode in ("DEQUANTIZE", "DENSIFY")}
+    for out in reversed(list(folds)):  # last fold first, so chains pass the role up
+        src = folds[out]
+        if (g.tensors[src].is_const or src in folds) and out in roles:
+            roles[src] = roles[out]
     return roles
 
 

@@ -30,6 +30,7 @@ OPERAND_COUNTS = {
     "SOFTMAX": (1, 1),
     "QUANTIZE": (1, 1),
     "DEQUANTIZE": (1, 1),
+    "DENSIFY": (1, 1),
     "ADD": (2, 2),
     "PAD": (2, 2),
     "CONCATENATION": (1, None),

@@ -4,6 +4,9 @@ The flatbuffers Python runtime does not verify buffers: a corrupt file can make 
 or report vectors of billions of entries. Every vector length and every offset is therefore checked
 against the file size before it is used, and any failure inside the runtime becomes a
 ModelFormatError that names what was being read.
+
+Constant sparse tensors (Tensor.sparsity) are densified here (mobilegen.tflite.sparsity), so the
+Graph only ever holds dense constants; DENSIFY ops then fold at plan time.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tflite.TensorType import TensorType
 from mobilegen.errors import ModelFormatError
 from mobilegen.ir.graph import Graph, Op, Quantization, Tensor
 from mobilegen.tflite.options import OptionsError, parse_options
+from mobilegen.tflite.sparsity import DENSE, SPARSE_CSR, DimensionMetadata, Sparsity, SparsityError, densify
 
 FILE_IDENTIFIER = b"TFL3"
 _MIN_SIZE = 8  # root offset + file identifier
@@ -39,6 +43,13 @@ _DTYPES: dict[int, str] = {
     TensorType.FLOAT64: "float64",
 }
 _TYPE_NAMES: dict[int, str] = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
+
+# SparseIndexVector union tag -> (table class, element size) of array_segments / array_indices.
+_INDEX_VECTORS: dict[int, tuple[type, int]] = {
+    tflite.SparseIndexVector.Int32Vector: (tflite.Int32Vector, 4),
+    tflite.SparseIndexVector.Uint16Vector: (tflite.Uint16Vector, 2),
+    tflite.SparseIndexVector.Uint8Vector: (tflite.Uint8Vector, 1),
+}
 
 
 def read_model(data: bytes, *, source: str = "model") -> Graph:
@@ -186,6 +197,19 @@ class _Reader:
                 )
             raw = self.data[offset : offset + size]
         itemsize = np.dtype(dtype).itemsize
+        sparsity = self._sparsity(t, what)
+        if sparsity is not None:
+            # A constant sparse tensor: the buffer holds only the stored values; densify it here
+            # so that every later stage (DENSIFY folds, FULLY_CONNECTED reads it) sees dense data.
+            if len(raw) % itemsize:
+                raise ModelFormatError(
+                    f"{self.source}: {what} '{name}' is sparse {dtype} but its buffer {bi} holds {len(raw)} bytes, "
+                    f"not a multiple of {itemsize}"
+                )
+            try:
+                return densify(np.frombuffer(raw, dtype=dtype), shape, sparsity)
+            except SparsityError as e:
+                raise ModelFormatError(f"{self.source}: {what} '{name}' sparsity: {e}") from None
         count = int(np.prod(shape, dtype=np.int64)) if all(d >= 0 for d in shape) else -1
         if count < 0 or len(raw) != count * itemsize:
             raise ModelFormatError(
@@ -193,6 +217,47 @@ class _Reader:
                 f"but its buffer {bi} holds {len(raw)} bytes"
             )
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+    def _sparsity(self, t, what) -> Sparsity | None:
+        """Tensor.sparsity as plain arrays (read only for constants, as LiteRT does)."""
+        sp = self._guard(what, t.Sparsity)
+        if sp is None:
+            return None
+        what = f"{what} sparsity"
+        if self._guard(what, sp.TraversalOrderIsNone) or self._guard(what, sp.DimMetadataIsNone):
+            raise ModelFormatError(f"{self.source}: {what} lacks traversal_order or dim_metadata (both are required)")
+        ints = lambda a: tuple(int(v) for v in a)  # noqa: E731
+        order = ints(self._array(what, sp.TraversalOrderAsNumpy, self._length(f"{what} traversal_order", sp.TraversalOrderLength)))
+        block_map = ints(self._array(what, sp.BlockMapAsNumpy, self._length(f"{what} block_map", sp.BlockMapLength)))
+        levels = []
+        for j in range(self._length(f"{what} dim_metadata", sp.DimMetadataLength)):
+            lw = f"{what} dim_metadata[{j}]"
+            dm = self._guard(lw, lambda j=j: sp.DimMetadata(j))
+            fmt = self._guard(lw, dm.Format)
+            if fmt == DENSE:
+                levels.append(DimensionMetadata(DENSE, int(self._guard(lw, dm.DenseSize))))
+            elif fmt == SPARSE_CSR:
+                seg = self._index_vector(f"{lw} array_segments", dm.ArraySegmentsType, dm.ArraySegments)
+                idx = self._index_vector(f"{lw} array_indices", dm.ArrayIndicesType, dm.ArrayIndices)
+                levels.append(DimensionMetadata(SPARSE_CSR, 0, seg, idx))
+            else:
+                raise ModelFormatError(f"{self.source}: {lw} has format {fmt}; expected DENSE (0) or SPARSE_CSR (1)")
+        return Sparsity(order, block_map, tuple(levels))
+
+    def _index_vector(self, what: str, type_fn: Callable[[], int], table_fn: Callable[[], Any]) -> np.ndarray:
+        """One SparseIndexVector union member (Int32Vector / Uint16Vector / Uint8Vector) as int64."""
+        tag = self._guard(what, type_fn)
+        table = self._guard(what, table_fn)
+        if tag not in _INDEX_VECTORS or table is None:
+            raise ModelFormatError(
+                f"{self.source}: {what} has index vector type {tag} ({'absent' if table is None else 'present'}); "
+                "expected an Int32Vector, Uint16Vector or Uint8Vector"
+            )
+        cls, size = _INDEX_VECTORS[tag]
+        vec = cls()
+        self._guard(what, lambda: vec.Init(table.Bytes, table.Pos))
+        n = self._length(what, vec.ValuesLength, size)
+        return self._array(what, vec.ValuesAsNumpy, n).astype(np.int64)
 
     def _ops(self, sub, opcodes: list[str], ntensors: int) -> list[Op]:
         ops = []
