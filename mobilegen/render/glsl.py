@@ -16,6 +16,10 @@ At precision fp16 (mobilegen.numerics.fp16) float tensors and float constants ar
 to a uvec2; the kernels unpack them, compute in highp float and pack what they store.
 
 Every kernel's shapes, offsets and constants are compiled into its source; there are no uniforms.
+render_gpu checks every program (library + source) against the GLSL ES 3.10 / ES 3.1 rules that
+glslang does not enforce (glsl_rules: barrier() only directly in main() outside control flow, so
+loops around barriers are unrolled here; the ES 3.1 minimum workgroup, shared-memory and storage
+block limits); a violation raises glsl_rules.ShaderRuleError, an internal error.
 A kernel's source is only its own part: the engine compiles it after the model's one shader library
 (library.glsl.j2: version, precisions and every shared helper), which it stores once.
 """
@@ -33,6 +37,7 @@ from mobilegen.render import template_environment
 from mobilegen.export import EngineModel, KernelRecord, TensorRecord
 from mobilegen.numerics import params as P
 from mobilegen.render.engine_plan import TEMPLATES, Dispatch, Shader
+from mobilegen.render.glsl_rules import check_rendered
 
 GLSL_TEMPLATES = TEMPLATES / "kernels" / "glsl"
 MAX_INVOCATIONS = 64  # per workgroup (GLES 3.1 guarantees 128)
@@ -96,6 +101,20 @@ def _grid(w: int, h: int, s: int) -> tuple[tuple[int, int, int], tuple[int, int,
     local = (lx, ly, lz)
     groups = (-(-w // lx), -(-h // ly), -(-s // lz))
     return local, groups
+
+
+def softmax_strides(threads: int) -> list[int]:
+    """The strides of softmax's shared-memory reduction tree over `threads` (a power of two):
+    threads/2, threads/4, ..., 1, unrolled by the template (one barrier() per level, each directly
+    in main(): GLSL ES 3.10 allows no barrier() inside a loop)."""
+    if threads < 1 or threads & (threads - 1):
+        raise ValueError(f"softmax reduction over {threads} invocations: expected a power of two")
+    strides = []
+    stride = threads // 2
+    while stride > 0:
+        strides.append(stride)
+        stride //= 2
+    return strides
 
 
 def _is_8bit(t) -> bool:
@@ -168,6 +187,7 @@ class _Renderer:
             name, template = "softmax", "softmax.comp.j2"
             rows = out.h * out.w
             local, groups = (SOFTMAX_THREADS, 1, 1), (rows, 1, 1)
+            ctx["strides"] = softmax_strides(SOFTMAX_THREADS)
         elif t in ("Quantize", "Requantize", "Dequantize"):
             name, template = t.lower(), "quantize.comp.j2"
             ctx["mode"] = t
@@ -215,4 +235,6 @@ def render_gpu(em: EngineModel) -> tuple[str, list[Shader], list[Dispatch]]:
             index = by_source[source] = len(shaders)
             shaders.append(Shader(base if n == 1 else f"{base}_{n}", source))
         dispatch.append(Dispatch(index, tuple(int(g) for g in groups)))
-    return render_library(), shaders, dispatch
+    library = render_library()
+    check_rendered(library, shaders)  # GLSL ES 3.10 rules glslang does not enforce; ShaderRuleError: our bug
+    return library, shaders, dispatch
