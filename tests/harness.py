@@ -1,9 +1,12 @@
-"""Shared test machinery: optional-dependency gating and the simulator-vs-LiteRT check."""
+"""Shared test machinery: gating on optional modules and tools (skip locally, fail under CI=true)
+and the simulator-vs-LiteRT check."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,15 +20,35 @@ INSTALL_HINT = {
 }
 
 
+def missing(msg: str):
+    """What a test does when something it needs is not installed: skip locally with `msg` (which
+    says what to install); under CI=true fail. Every requirement below goes through here."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
 def require(module: str):
     """Import `module`, or skip with what to install; under CI=true a missing module fails."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        msg = f"{module} is not installed ({e}); install it with: {INSTALL_HINT.get(module, 'pip install ' + module)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(f"{module} is not installed ({e}); install it with: {INSTALL_HINT.get(module, 'pip install ' + module)}")
+
+
+def require_tool(name: str, apt_package: str) -> str:
+    """The path of the executable `name`, or skip naming the apt package to install; under CI=true
+    a missing tool fails."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed; install it with: apt-get install {apt_package} (make setup does)")
+    return path
+
+
+def require_file(path: Path, apt_package: str) -> None:
+    """Skip (fail under CI=true) when `path`, a header or library an apt package provides, is missing."""
+    if not Path(path).exists():
+        missing(f"{path} is missing; install it with: apt-get install {apt_package} (make setup does)")
 
 
 def schema():

@@ -127,8 +127,21 @@ def reshape(h, w, c, target=None, seed=0):
     return _model((h, w, c), lambda x: L.Reshape(target or (h * w, c))(x), seed)
 
 
+def add_softmax_rows(h, w, cin, c, stddev=1.5, seed=0):
+    """Two CONV_2D branches without activation (negative values survive) joined by ADD, then
+    SOFTMAX over the channels of each of the h * w pixels (many rows); large weights spread the
+    logits over tens of units, so rows hold exps that underflow to zero next to large ones."""
+    import keras
+
+    L = _layers()
+    init = [keras.initializers.RandomNormal(stddev=stddev, seed=seed + i) for i in range(2)]
+    return _model((h, w, cin), lambda x: L.Softmax()(L.Add()([
+        L.Conv2D(c, 3, padding="same", kernel_initializer=init[0], bias_initializer="random_normal")(x),
+        L.Conv2D(c, 1, kernel_initializer=init[1])(x)])), seed)
+
+
 BUILDERS = {f.__name__: f for f in (conv2d, depthwise, avg_pool, max_pool, mean, dense_softmax,
-                                    add, pad, concat, relu, relu6, reshape)}
+                                    add, pad, concat, relu, relu6, reshape, add_softmax_rows)}
 
 
 def _source_digest() -> str:
