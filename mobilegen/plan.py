@@ -8,7 +8,8 @@ Lowering rules:
 - RESHAPE and SQUEEZE become `Reshape` (bytes unchanged).
 - DEQUANTIZE of a constant (float16 weights) is folded: the kernel that reads it gets float32
   weights, and a `ConstantKernel` still reports the folded tensor so dumps list every tensor an
-  operator writes.
+  operator writes. DENSIFY of a constant (the reader has already densified sparse constants) folds
+  the same way, and a DEQUANTIZE of its output too.
 - Shape checks are done up front, per op, naming the op and the tensor.
 - Precision fp16 is a property of the whole plan (`half_storage_plan`): see mobilegen.numerics.fp16.
 """
@@ -40,6 +41,7 @@ SUPPORTED_OPS = (
     "SOFTMAX",
     "QUANTIZE",
     "DEQUANTIZE",
+    "DENSIFY",
     "ADD",
     "PAD",
     "CONCATENATION",
@@ -292,7 +294,7 @@ def _same_or_valid(padding: str, in_size: int, k: int, stride: int, dil: int, op
 class _Lowering:
     def __init__(self, g: Graph):
         self.g = g
-        # DEQUANTIZE outputs computed from constants, usable as weights by later ops.
+        # DEQUANTIZE / DENSIFY outputs computed from constants, usable as weights by later ops.
         self.folded: dict[int, np.ndarray] = {}
 
     # -- helpers --------------------------------------------------------------------------------
@@ -563,28 +565,39 @@ class _Lowering:
             raise UnsupportedOpError(f"{op.describe()}: QUANTIZE from {x.dtype}")
         return Quantize(op.index, (x.index,), y.index, y.quant.s, y.quant.zp, qp)
 
+    def op_densify(self, op: Op) -> Kernel:
+        # The reader densified the sparse constant: DENSIFY is a copy, folded like DEQUANTIZE.
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.data is None:
+            raise UnsupportedOpError(f"{op.describe()}: DENSIFY of {x.describe()}; expected a constant input")
+        if x.dtype != y.dtype or x.shape != y.shape:
+            self.fail(op, f"output {y.describe()} must have the input's dtype and shape")
+        self.folded[y.index] = x.data
+        return ConstantKernel(op.index, (), y.index, x.data)
+
     def op_dequantize(self, op: Op) -> Kernel:
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
         if y.dtype != "float32" or x.shape != y.shape:
             self.fail(op, f"output {y.describe()} must be float32 with the input's shape")
+        xdata = self.folded.get(x.index, x.data)  # a folded DENSIFY output is a constant too
         if x.dtype == "float16":
-            if x.data is None:
+            if xdata is None:
                 raise UnsupportedOpError(f"{op.describe()}: DEQUANTIZE of float16 activations is not supported")
-            value = x.data.astype(np.float32)
+            value = xdata.astype(np.float32)
             self.folded[y.index] = value
             return ConstantKernel(op.index, (), y.index, value)
         if x.dtype not in ("int8", "uint8") or x.quant is None:
             raise UnsupportedOpError(f"{op.describe()}: DEQUANTIZE from {x.describe()}")
         if x.quant.per_channel:
-            if x.data is None:
+            if xdata is None:
                 raise UnsupportedOpError(f"{op.describe()}: per-channel DEQUANTIZE of activations")
             shape = [1] * len(x.shape)
             shape[x.quant.axis] = -1
-            value = (x.quant.scale.astype(np.float64).reshape(shape) * (x.data.astype(np.float64) - x.quant.zero_point.reshape(shape))).astype(np.float32)
+            value = (x.quant.scale.astype(np.float64).reshape(shape) * (xdata.astype(np.float64) - x.quant.zero_point.reshape(shape))).astype(np.float32)
             self.folded[y.index] = value
             return ConstantKernel(op.index, (), y.index, value)
-        if x.data is not None:
-            value = (x.quant.s * (x.data.astype(np.float64) - x.quant.zp)).astype(np.float32)
+        if xdata is not None:
+            value = (x.quant.s * (xdata.astype(np.float64) - x.quant.zp)).astype(np.float32)
             self.folded[y.index] = value
             return ConstantKernel(op.index, (), y.index, value)
         return Dequantize(op.index, (x.index,), y.index, x.quant.s, x.quant.zp)

@@ -197,7 +197,7 @@ class _Reader:
                 )
             raw = self.data[offset : offset + size]
         itemsize = np.dtype(dtype).itemsize
-        sparsity = self._sparsity(t, what)
+        sparsity = self._sparsity(t, f"{what} '{name}'")
         if sparsity is not None:
             # A constant sparse tensor: the buffer holds only the stored values; densify it here
             # so that every later stage (DENSIFY folds, FULLY_CONNECTED reads it) sees dense data.
