@@ -34,20 +34,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[train,verify,test]'
 	@touch $(STAMP)
 
+# The main job end to end (mobilegen/demo.py): build the demo MobileNet, inspect, simulate a sample
+# image, compare with LiteRT's reference kernels, generate the Android project, verify its engine on
+# the CPU and on Mesa's GLES; one line per step, each command's output in $(DEMO)/logs, a summary.
 demo: setup
-	$(PY) -m mobilegen.convert.demo --out $(DEMO)
-	$(VENV)/bin/mobilegen inspect $(DEMO)/model.tflite
-	$(VENV)/bin/mobilegen simulate $(DEMO)/model.tflite --input $(DEMO)/sample.png \
-		--labels $(DEMO)/labels.txt --top 5 --output $(DEMO)/sim_output.npy --dump-dir $(DEMO)/sim
-	$(VENV)/bin/mobilegen compare $(DEMO)/sim $(DEMO)/reference
-	$(VENV)/bin/mobilegen generate $(DEMO)/model.tflite --target android --out $(DEMO)/android \
-		--labels $(DEMO)/labels.txt --package $(SAMPLE_PACKAGE) --app-name "$(SAMPLE_APP)" --force
-	$(VENV)/bin/mobilegen verify $(DEMO)/android --backend cpu --input $(DEMO)/input.npy \
-		--output $(DEMO)/cpu_output.npy --dump-dir $(DEMO)/cpu
-	$(VENV)/bin/mobilegen compare $(DEMO)/cpu $(DEMO)/sim
-	$(VENV)/bin/mobilegen verify $(DEMO)/android --backend gpu --input $(DEMO)/input.npy \
-		--output $(DEMO)/gpu_output.npy --dump-dir $(DEMO)/gpu
-	$(VENV)/bin/mobilegen compare $(DEMO)/gpu $(DEMO)/sim
+	$(PY) -m mobilegen.demo --out $(DEMO)
 
 # android_sample/ is the project generated for the demo model (examples/demo/, committed so the
 # sample does not depend on TensorFlow's build of the model); tests regenerate it and diff.
