@@ -252,6 +252,38 @@ def test_auto_falls_back_to_cpu_when_a_shader_fails(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "auto.npy"), want)
 
 
+@pytest.mark.slow
+def test_stale_storage_bindings_are_detected(tmp_path):
+    """Between dispatches every SSBO slot a kernel does not use is unbound. The GPU backend's
+    debug path (--dump-dir) reads the bindings back (glGetIntegeri_v) before each dispatch; this
+    test seeds the old bug (binding only the slots a kernel uses, so the previous kernel's buffers
+    stay bound) into the generated gles_backend.cpp, builds the whole engine from it and expects
+    that check to report it; the unseeded engine passes it in every dump run of this file."""
+    from tests.test_engine_cpu import _cmake, require_toolchain
+    from mobilegen.targets.engine_tree import engine_files
+
+    require_toolchain()
+    model = DEMO_MODEL.read_bytes()
+    engine = _build(model, DEMO_MODEL.name)
+    files = engine_files(engine.em, DEMO_MODEL.name, model)
+    fixed = "for (int j = 0; j < kBindings; ++j) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);"
+    seeded = "for (int j = 0; j < kBindings; ++j) { if (b[j] != 0) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]); }"
+    assert files["engine/gles_backend.cpp"].count(fixed) == 1
+    files["engine/gles_backend.cpp"] = files["engine/gles_backend.cpp"].replace(fixed, seeded)
+    for rel, text in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_text(text)
+    _cmake(tmp_path / "src", tmp_path / "build", target="mobilegen_run")  # no prebuilt core: it has the fix
+    g = engine.graph
+    np.save(tmp_path / "x.npy", random_input(g.tensors[g.inputs[0]], 0))
+    r = subprocess.run([str(tmp_path / "build" / "mobilegen_run"), "--blob", str(engine.blob), "--input",
+                        str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"), "--backend", "gpu",
+                        "--dump-dir", str(tmp_path / "dump")], capture_output=True, text=True, timeout=300)
+    if "GpuUnavailable" in r.stderr:
+        _missing(f"no EGL / OpenGL ES 3.1 compute on this host ({r.stderr.strip()}); install Mesa: {EGL_HINT}")
+    assert r.returncode != 0 and "GpuError" in r.stderr and "storage buffer binding" in r.stderr, r.stderr
+
+
 def test_program_binary_cache(tmp_path):
     """A second engine start loads every program from the cache and computes the same output; a
     corrupt cache file falls back to compiling; an unwritable cache directory only skips caching."""

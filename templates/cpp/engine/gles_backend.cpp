@@ -155,8 +155,19 @@ class GlesBackend final : public BackendImpl {
       if (k.gpu.shader >= 0) {
         glUseProgram(programs_[k.gpu.shader]);
         const GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
-        for (int j = 0; j < kBindings; ++j) {
-          if (b[j] != 0) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);
+        // Every slot, every dispatch: a slot this kernel does not use is unbound (0), so it never
+        // keeps the previous kernel's buffer bound (4 cheap calls per kernel, no allocation).
+        for (int j = 0; j < kBindings; ++j) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);
+        if (dump) {  // debug path: what the driver reports bound is what this kernel expects
+          for (int j = 0; j < kBindings; ++j) {
+            GLint bound = -1;
+            glGetIntegeri_v(GL_SHADER_STORAGE_BUFFER_BINDING, static_cast<GLuint>(j), &bound);
+            if (bound != static_cast<GLint>(b[j])) {
+              return fail(Status::GpuError, "kernel " + std::to_string(i) + ": storage buffer binding " +
+                          std::to_string(j) + " holds buffer " + std::to_string(bound) + ", expected " +
+                          std::to_string(b[j]), error);
+            }
+          }
         }
         glDispatchCompute(k.gpu.groups[0], k.gpu.groups[1], k.gpu.groups[2]);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
