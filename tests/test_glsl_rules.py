@@ -159,6 +159,13 @@ def test_local_size(local, ok):
     assert got == ([] if ok else [R_LOCAL_SIZE] * len(got)) and bool(got) != ok, got
 
 
+def test_local_size_declarations_agree():
+    text = shader(GOOD_BODY).replace("shared int", "layout(local_size_x = 32) in;\nshared int")
+    assert [r for r, _ in rules(text)] == [R_LOCAL_SIZE]
+    text = shader(GOOD_BODY).replace("shared int", "layout(local_size_x = 64) in;\nshared int")
+    assert rules(text) == []
+
+
 def test_missing_local_size():
     text = "\n".join(line for line in shader(GOOD_BODY).split("\n") if "local_size" not in line)
     assert [r for r, _ in rules(text)] == [R_LOCAL_SIZE]

@@ -12,15 +12,19 @@ tell (a bare nested block, a barrier in a helper function, declared rather than 
 
 Each rule names its source; R_* are the rule identifiers that appear in the messages.
 
-Spec rules (GLSL ES 3.10 / OpenGL ES 3.1):
+Spec rules (GLSL ES 3.10 / OpenGL ES 3.1). Section numbers are those of the GLSL ES 3.20 text (the
+3.10 text was not at hand to check them against); the ES 3.1 minimum limits of Tables 20.45 and
+20.47 are as ANGLE's GenerateMinimumCaps (src/libANGLE/Caps.cpp) transcribes them:
   version        The first line is `#version 310 es`; no other #version (GLSL ES §3.3: the
                  directive "must be present in the first line of a shader", "only permitted in
                  the first line"; the library string is the first of the program's strings).
   barrier        barrier() not inside any control flow and not after a return statement in
-                 main() (GLSL ES 3.10 Shader Invocation Control Functions, and the ES 3.1
-                 reference page of barrier: "barrier may be placed anywhere in a compute shader,
-                 except within any control flow or after a return statement in the function
-                 main()"). GLSL ES 3.20 relaxed this to uniform control flow; 3.10 drivers need not.
+                 main() (the Khronos OpenGL ES 3.1 reference page of barrier, GLSL ES 3.10: "barrier may
+                 be placed anywhere in a compute shader, except within any control flow or after a
+                 return statement in the function main()"). GLSL ES 3.20 §8.15 (Shader Invocation
+                 Control Functions) relaxed this to uniform control flow for compute shaders; a
+                 3.10 compiler may still reject it. The memory barriers (memoryBarrierShared() and
+                 the others, §8.16 in 3.20) carry no placement rule and are not checked.
   reserved       No reserved keyword of GLSL ES §3.7 that names a 64-bit or other non-ES type
                  (double, dvecN, dmat*, long, short, half, fixed, unsigned, superp, hvecN, fvecN),
                  and no 64-bit extension type (int64_t, uint64_t, i64vecN, u64vecN, float64_t,
@@ -30,10 +34,11 @@ Spec rules (GLSL ES 3.10 / OpenGL ES 3.1):
                  `precision` statement for the type (GLSL ES §4.7.4: compute has predeclared
                  highp float and int, lowp sampler2D / samplerCube, highp atomic_uint; "there is
                  no default precision qualifier in any of the languages for any type not listed").
-  local_size     A compute program declares its local size, each dimension within
-                 (128, 128, 64) and the product within 128 invocations (OpenGL ES 3.1 Table 20.45
-                 minimums of MAX_COMPUTE_WORK_GROUP_SIZE and MAX_COMPUTE_WORK_GROUP_INVOCATIONS;
-                 GLSL ES 3.10 §7.2 gl_MaxComputeWorkGroupSize = ivec3(128, 128, 64)).
+  local_size     A compute program declares its local size (GLSL ES §4.4.1 Compute Shader
+                 Inputs: otherwise a link-time error; an unspecified dimension is 1; repeated
+                 declarations must agree), each dimension within (128, 128, 64) and the product
+                 within 128 invocations (OpenGL ES 3.1 Table 20.45 minimums of
+                 MAX_COMPUTE_WORK_GROUP_SIZE and MAX_COMPUTE_WORK_GROUP_INVOCATIONS).
   shared_memory  The shared variables fit in 16384 bytes (Table 20.45 minimum of
                  MAX_COMPUTE_SHARED_MEMORY_SIZE), counted with std430 array strides.
   ssbo           At most 4 buffer blocks per compute program (Table 20.45 minimum of
@@ -43,11 +48,11 @@ Spec rules (GLSL ES 3.10 / OpenGL ES 3.1):
 Project rules (conservative, documented in mobilegen/render/glsl.py and NUMERICS.md):
   barrier        barrier() directly in main()'s own statement list: not in a helper function
                  (the checker does not follow calls, and a helper called from a loop would put
-                 the barrier in control flow), not in a bare nested { } block (Mesa rejects that
-                 for tessellation-control barriers), not in a macro.
+                 the barrier in control flow), not in a bare nested { } block ("directly in
+                 main()" read strictly), not in a macro.
   highp          No mediump / lowp anywhere: integer paths are highp only (NUMERICS.md).
   ssbo           Every buffer block has an explicit, distinct binding (the GLES backend's
-                 binding contract; ES 3.1 has no glShaderStorageBlockBinding to assign one).
+                 binding contract: the engine binds slots by number).
 """
 
 from __future__ import annotations
@@ -419,10 +424,11 @@ class _Checker:
     def check_local_size(self) -> None:
         if not self.local_sizes:
             self.report(self.library_lines + 1, R_LOCAL_SIZE, "no layout(local_size_x/y/z ...) in; declared: a compute "
-                                                              "program must declare its local size")
+                                                              "program must declare its local size (GLSL ES §4.4.1)")
             return
-        size = [1, 1, 1]
+        sizes = []
         for d in self.local_sizes:
+            size = [1, 1, 1]
             texts = [t.text for t in d]
             for axis, key in enumerate(("local_size_x", "local_size_y", "local_size_z")):
                 if key in texts:
@@ -432,6 +438,10 @@ class _Checker:
                         self.report(d[k].line, R_LOCAL_SIZE, f"{key} is not an integer the checker can read")
                         continue
                     size[axis] = v
+            if sizes and size != sizes[0]:
+                self.report(d[0].line, R_LOCAL_SIZE, f"local size {size} differs from the earlier declaration {sizes[0]}")
+            sizes.append(size)
+        size = sizes[0]
         line = self.local_sizes[0][0].line
         for axis, (v, cap) in enumerate(zip(size, MAX_WORK_GROUP_SIZE)):
             if not 1 <= v <= cap:
