@@ -80,6 +80,7 @@ def make_ctx(**changes) -> dict:
     ctx = {
         "package": "com.example.mobilegen.demo",
         "package_path": "com/example/mobilegen/demo",
+        "sdk_name": "com_example_mobilegen_demo",
         "app_name": "Mobilegen Demo",
         "labels": ["cat", "dog", "tabby cat"],
         "model_name": "mobilenet_v1_int8.tflite",
@@ -89,8 +90,8 @@ def make_ctx(**changes) -> dict:
         "precision": "int8",
         "tool_version": "0.1.0",
         "model_sha256": "ab" * 32,
-        "blob_asset": "mobilegen/model.mgw",
-        "labels_asset": "mobilegen/labels.json",
+        "blob_asset": "com_example_mobilegen_demo/model.mgw",
+        "labels_asset": "com_example_mobilegen_demo/labels.json",
         "float_tolerance": None,
     }
     ctx.update(changes)
@@ -104,7 +105,8 @@ def hostile_ctx() -> dict:
                "mean": 127.5, "std": 127.5},
         model_name="evil */ \"model\" \\u000a\n${x}\\",
         app_name="My 'App' \"%s\" <&> \\ @home\n\U0001F600",
-        package="org.hostile_labels.x1", package_path="org/hostile_labels/x1",
+        package="org.hostile_labels.x1", package_path="org/hostile_labels/x1", sdk_name="org_hostile_labels_x1",
+        blob_asset="org_hostile_labels_x1/model.mgw", labels_asset="org_hostile_labels_x1/labels.json",
     )
 
 
@@ -124,12 +126,12 @@ def int8_as_float_ctx() -> dict:
 CONTEXTS = {"int8": make_ctx, "hostile": hostile_ctx, "float": float_ctx, "int8_as_float": int8_as_float_ctx}
 
 
-def render(ctx: dict, out: Path) -> dict[str, str]:
+def render(ctx: dict, out: Path) -> dict[str, str | bytes]:
     files = android_files(ctx)
-    for rel, text in files.items():
+    for rel, content in files.items():
         p = out / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+        p.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     return files
 
 
@@ -328,13 +330,20 @@ def test_gradle_structure(variant):
     assert 'include(":sdk")' in settings and 'include(":app")' in settings and "pluginManagement" in settings
     catalog = files["gradle/libs.versions.toml"]
     agp = re.search(r'^agp = "(\d+)\.(\d+)\.(\d+)"$', catalog, re.M)
-    assert agp and agp.group(1) == "8"
+    assert agp and agp.group(1) == "9"
     assert "alias(libs.plugins.android.library) apply false" in files["build.gradle.kts"]
 
     sdk = files["sdk/build.gradle.kts"]
     assert "alias(libs.plugins.android.library)" in sdk
     assert kotlin_value(sdk, "namespace") == escape.kotlin_string(ctx["package"])
-    assert kotlin_value(sdk, "compileSdk") == "35" and kotlin_value(sdk, "minSdk") == "24"
+    versions = re.search(r"^\[versions\]\n(.*?)\n\n", catalog, re.S | re.M).group(1)
+    pins = dict(re.findall(r'^(\w+) = "([^"]+)"$', versions, re.M))
+    assert pins["compileSdk"] == "36" and pins["targetSdk"] == "36" and pins["minSdk"] == "24"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pins["ndk"]), "ndkVersion is pinned to a full NDK revision"
+    assert kotlin_value(sdk, "compileSdk") == "libs.versions.compileSdk.get().toInt()"
+    assert kotlin_value(sdk, "minSdk") == "libs.versions.minSdk.get().toInt()"
+    assert kotlin_value(sdk, "ndkVersion") == "libs.versions.ndk.get()"
+    assert kotlin_value(sdk, "version") == "libs.versions.cmake.get()"
     assert 'abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64")' in sdk
     assert kotlin_value(sdk, "path") == 'file("src/main/cpp/CMakeLists.txt")'
     assert "androidTestImplementation(libs.junit)" in sdk and "androidTestImplementation(libs.androidx.test.runner)" in sdk
@@ -342,7 +351,11 @@ def test_gradle_structure(variant):
     app = files["app/build.gradle.kts"]
     app_id = ctx.get("application_id") or ctx["package"] + ".app"
     assert kotlin_value(app, "applicationId") == escape.kotlin_string(app_id)
-    assert kotlin_value(app, "minSdk") == "24" and 'implementation(project(":sdk"))' in app
+    assert kotlin_value(app, "minSdk") == "libs.versions.minSdk.get().toInt()" and 'implementation(project(":sdk"))' in app
+    assert kotlin_value(app, "targetSdk") == "libs.versions.targetSdk.get().toInt()"
+    # Every library a build script names is in the catalog.
+    for alias in re.findall(r"libs\.((?:androidx|junit)[\w.]*)", sdk + app):
+        assert f"{alias.replace('.', '-')} = " in catalog, alias
     main = f"app/src/main/java/{app_id.replace('.', '/')}/MainActivity.java"
     assert main in files and f"package {app_id};" in files[main]
 
@@ -509,3 +522,199 @@ def test_labels_json_round_trips():
     text = json.dumps(HOSTILE, ensure_ascii=False, indent=1) + "\n"
     assert json.loads(text) == HOSTILE
     assert escape.json(HOSTILE) and json.loads(escape.json(HOSTILE)) == HOSTILE
+
+
+# ---------------------------------------------------------------------------------------------
+# The Gradle wrapper, several SDKs in one app, the sample app's threading
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gradle_wrapper_is_shipped_with_its_checksums_and_license():
+    import hashlib
+
+    from mobilegen.targets import android_files as af
+
+    files = android_files(make_ctx())
+    jar = files[af.GRADLE_WRAPPER_JAR]
+    assert isinstance(jar, bytes) and jar[:2] == b"PK"
+    assert hashlib.sha256(jar).hexdigest() == af.GRADLE_WRAPPER_JAR_SHA256
+    # The template on disk is what ships (nothing re-encodes the jar).
+    assert (af.ANDROID_TEMPLATES / af.GRADLE_WRAPPER_JAR).read_bytes() == jar
+    props = dict(ln.split("=", 1) for ln in files["gradle/wrapper/gradle-wrapper.properties"].splitlines() if "=" in ln)
+    assert props["distributionUrl"] == f"https\\://services.gradle.org/distributions/gradle-{af.GRADLE_VERSION}-bin.zip"
+    assert props["distributionSha256Sum"] == af.GRADLE_DISTRIBUTION_SHA256
+    assert props["validateDistributionUrl"] == "true"
+    gradlew, bat = files["gradlew"], files["gradlew.bat"]
+    assert gradlew.startswith("#!/bin/sh\n") and "\r" not in gradlew and "gradle-wrapper.jar" in gradlew
+    assert bat.count("\r\n") == bat.count("\n") > 10, "gradlew.bat keeps its CRLF line ends"
+    assert "Licensed under the Apache License, Version 2.0" in gradlew
+    license_text = files["gradle/wrapper/LICENSE"]
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    notice = files["gradle/wrapper/NOTICE"]
+    assert af.GRADLE_WRAPPER_JAR_SHA256 in notice and af.GRADLE_VERSION in notice
+    # Executable in the templates (git records the mode) and so in the package.
+    assert os.access(af.ANDROID_TEMPLATES / "gradlew", os.X_OK)
+    if shutil.which("git") and (ROOT / ".git").exists():
+        staged = subprocess.run(["git", "ls-files", "-s", "templates/android/gradlew"], cwd=ROOT,
+                                capture_output=True, text=True).stdout
+        assert staged == "" or staged.startswith("100755 "), staged
+    # The README states the versions chosen and the wrapper's checksums.
+    readme = files["README.md"]
+    catalog = files["gradle/libs.versions.toml"]
+    for key in ("agp", "compileSdk", "targetSdk", "ndk", "androidxActivity", "androidxExifinterface"):
+        value = re.search(rf'^{key} = "([^"]+)"$', catalog, re.M).group(1)
+        assert value in readme, key
+    assert af.GRADLE_WRAPPER_JAR_SHA256 in readme and af.GRADLE_DISTRIBUTION_SHA256 in readme
+    assert f"Gradle\n{af.GRADLE_VERSION}" in readme or f"Gradle {af.GRADLE_VERSION}" in readme
+    assert "./gradlew assembleDebug" in readme and "gradle wrapper --gradle-version" not in readme
+
+
+def two_sdk_contexts() -> tuple[dict, dict]:
+    a = make_ctx(package="com.example.flowers", package_path="com/example/flowers", sdk_name="com_example_flowers",
+                 blob_asset="com_example_flowers/model.mgw", labels_asset="com_example_flowers/labels.json")
+    b = float_ctx()
+    b.update(package="org.acme.birds", package_path="org/acme/birds", sdk_name="birds",
+             blob_asset="birds/model.mgw", labels_asset="birds/labels.json", application_id="org.acme.birds.app")
+    return a, b
+
+
+def test_two_sdks_in_one_app_do_not_collide(tmp_path: Path, stub_jar: Path):
+    """Two generated SDKs merged into one app: distinct asset paths, native libraries, cache
+    directories, log tags and classes; their Java compiles together; each JNI library exports
+    JNI_OnLoad only (so neither binds the other's engine symbols)."""
+    require_file(ANDROID_INCLUDE / "android" / "asset_manager.h", "android-platform-frameworks-native-headers")
+    nm = require_tool("nm", "binutils")
+    home = java_home()
+    sdks = []
+    for ctx in two_sdk_contexts():
+        out = tmp_path / ctx["sdk_name"]
+        files = render(ctx, out)
+        sdks.append((ctx, out, files))
+    # What an app merges from each SDK: Java classes, assets (the engine's blob, labels, tensors
+    # come from android.py under the same directory), the native library, the cache directory.
+    merged: dict[str, str] = {}
+    for ctx, _, files in sdks:
+        name = ctx["sdk_name"]
+        java = [rel.split("sdk/src/main/java/", 1)[1] for rel in files if rel.startswith("sdk/src/main/java/")]
+        info = files[f"sdk/src/main/java/{ctx['package_path']}/ModelInfo.java"]
+        assets = re.findall(r'_ASSET = "([^"]+)";', info)
+        assert len(assets) == 3 and all(a.startswith(name + "/") for a in assets)
+        assert f'SDK_NAME = "{name}";' in info and f'NATIVE_LIBRARY = "{name}";' in info
+        cmake = files[f"{JNI_DIR}/CMakeLists.txt"]
+        assert re.search(rf"^add_library\({name} SHARED$", cmake, re.M)
+        classifier = files[f"sdk/src/main/java/{ctx['package_path']}/Classifier.java"]
+        assert "System.loadLibrary(ModelInfo.NATIVE_LIBRARY)" in classifier
+        assert "new File(context.getCacheDir(), ModelInfo.SDK_NAME)" in classifier
+        jni = files[f"{JNI_DIR}/mobilegen_jni.cpp"]
+        assert f'kLogTag[] = "mobilegen.{name}"' in jni
+        for key in [f"java/{j}" for j in java] + [f"assets/{a}" for a in assets] + [f"lib/lib{name}.so", f"cache/{name}/"]:
+            assert key not in merged, f"{key} is shipped by both SDKs"
+            merged[key] = name
+
+    # Both SDKs' Java (with the stub Android API) compiles as one program.
+    javac = require_tool("javac", "openjdk-17-jdk-headless")
+    sources = [str(out / rel) for _, out, files in sdks for rel in files
+               if rel.startswith("sdk/src/main/java/") and rel.endswith(".java")]
+    res = subprocess.run([javac, "--release", "8", "-encoding", "US-ASCII", "-Xlint:all", "-Xlint:-options", "-Werror",
+                          "-cp", str(stub_jar), "-d", str(tmp_path / "classes"), *sources], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    # Each JNI library linked as Gradle links it (the version script): only JNI_OnLoad is exported.
+    exported = {}
+    for ctx, out, files in sdks:
+        jni = out / JNI_DIR
+        lib = tmp_path / f"lib{ctx['sdk_name']}.so"
+        res = subprocess.run(
+            [gxx(), "-std=c++17", "-shared", "-fPIC", "-O0", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror",
+             f"-I{home / 'include'}", f"-I{home / 'include' / 'linux'}", f"-I{ANDROID_INCLUDE}", f"-I{ENGINE_HEADERS}",
+             str(jni / "mobilegen_jni.cpp"), str(jni / "bitmap_input.cpp"),
+             f"-Wl,--version-script={jni / 'exports.map'}", "-o", str(lib)],
+            capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        symbols = subprocess.run([nm, "-D", "--defined-only", str(lib)], check=True, capture_output=True, text=True).stdout
+        exported[ctx["sdk_name"]] = {ln.split()[-1] for ln in symbols.splitlines() if ln.strip()}
+        # The class it registers natives on is its own package's.
+        assert (ctx["package_path"] + "/Classifier").encode() in lib.read_bytes()
+    assert all(names == {"JNI_OnLoad"} for names in exported.values()), exported
+
+
+def _spans(text: str, opener: str, bracket: str) -> list[tuple[int, int]]:
+    """(start, end) of every `opener` in Java `text` up to the bracket matching the first
+    `bracket` ("(" or "{") from the opener's last character on."""
+    spans = []
+    for m in re.finditer(re.escape(opener), text):
+        i = m.end() - 1
+        while text[i] != bracket:
+            i += 1
+        close = {"(": ")", "{": "}"}[bracket]
+        depth, j = 0, i
+        while True:
+            if text[j] == text[i]:
+                depth += 1
+            elif text[j] == close:
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        spans.append((m.start(), j))
+    return spans
+
+
+@pytest.mark.parametrize("variant", ["int8", "float"])
+def test_sample_app_decodes_and_classifies_off_the_ui_thread(variant):
+    """Structure (compiled by test_java_compiles): every decode and Classifier call of
+    MainActivity sits in a worker.execute(...) task or in a method only such tasks call; every
+    task catches and shows its failures; the Photo Picker with an ACTION_GET_CONTENT fallback;
+    EXIF orientation applied."""
+    ctx = CONTEXTS[variant]()
+    files = android_files(ctx)
+    app_id = ctx.get("application_id") or ctx["package"] + ".app"
+    main = files[f"app/src/main/java/{app_id.replace('.', '/')}/MainActivity.java"]
+    tasks = _spans(main, "worker.execute(", "(")
+    worker_only = _spans(main, "private Bitmap decodeUpright(", "{") + _spans(main, "private String classifyOnWorker(", "{")
+    assert len(tasks) >= 3 and len(worker_only) == 2
+
+    def inside(pos, spans):
+        return any(a <= pos <= b for a, b in spans)
+
+    calls = [m.start() for m in re.finditer(r"BitmapFactory\.decode\w*\(|decodeUpright\(|classifyOnWorker\(|"
+                                           r"Classifier\.create\(|\.classify\(", main)]
+    assert calls
+    for pos in calls:
+        line = main.count("\n", 0, pos) + 1
+        assert inside(pos, tasks) or inside(pos, worker_only), f"MainActivity.java:{line} runs on the UI thread"
+    for a, b in tasks:
+        task = main[a:b]
+        if "this::closeClassifier" in task:
+            continue
+        assert "catch (Exception | OutOfMemoryError e)" in task and "showFailure(" in task, task
+    assert "ActivityResultContracts.PickVisualMedia.isPhotoPickerAvailable(this)" in main
+    assert "new ActivityResultContracts.GetContent()" in main  # ACTION_GET_CONTENT
+    assert "ExifInterface.TAG_ORIENTATION" in main and "upright(decoded, orientation)" in main
+    assert "extends ComponentActivity" in main
+    app = files["app/build.gradle.kts"]
+    assert "implementation(libs.androidx.activity)" in app and "implementation(libs.androidx.exifinterface)" in app
+
+
+def test_errors_developers_can_act_on():
+    """The Java side of item 5, by structure (compiled by test_java_compiles, exercised natively
+    by tests/test_backend_info.py): the status names Java knows are the engine's, bad_alloc in
+    the JNI bridge is OutOfMemory, the backend info is exposed and logged, and an unclosed
+    Classifier is released by a finalizer that warns."""
+    files = android_files(make_ctx())
+    pkg = f"sdk/src/main/java/{make_ctx()['package_path']}"
+    exc = files[f"{pkg}/MobilegenException.java"]
+    java_statuses = set(re.findall(r'public static final String \w+ = "(\w+)";', exc))
+    engine_cpp = (ENGINE_HEADERS / "engine.cpp").read_text()
+    engine_statuses = set(re.findall(r'case Status::\w+: return "(\w+)";', engine_cpp)) - {"Ok"}
+    assert "OutOfMemory" in engine_statuses and java_statuses == engine_statuses | {"InternalError"}
+    jni = files[f"{JNI_DIR}/mobilegen_jni.cpp"]
+    bad_alloc = jni[jni.index("catch (const std::bad_alloc&)"):][:200]
+    assert "Status::OutOfMemory" in bad_alloc
+    assert "log_backend(native->engine->backend_info());" in jni and "ANDROID_LOG_WARN" in jni
+    classifier = files[f"{pkg}/Classifier.java"]
+    assert "public BackendInfo getBackendInfo()" in classifier
+    finalize = classifier[classifier.index("protected void finalize()"):][:600]
+    assert "Log.w(TAG," in finalize and "nativeClose(handle);" in finalize and "super.finalize();" in finalize
+    engine_h = (ENGINE_HEADERS / "engine.h").read_text()
+    assert "virtual const BackendInfo& backend_info() const = 0;" in engine_h

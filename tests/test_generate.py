@@ -110,3 +110,82 @@ def test_android_sample_is_up_to_date(tmp_path: Path):
     assert sorted(fresh) == sorted(committed), "file lists differ: regenerate with `make android-sample`"
     changed = [p for p in fresh if fresh[p] != committed[p]]
     assert not changed, f"android_sample is stale ({changed[:5]}); regenerate it with `make android-sample`"
+
+
+@pytest.mark.parametrize("package,rule", [
+    ("", "it is empty"),
+    ("com", "it has one segment"),
+    ("com..app", "segment 2 is empty"),
+    ("com.example.", "segment 3 is empty"),
+    ("com.1x.app", "segment '1x' starts with a digit"),
+    ("com._x.app", "segment '_x' starts with '_'"),
+    ("com.example-app.x", "segment 'example-app' holds '-'"),
+    ("com.ex ample", "segment 'ex ample' holds ' '"),
+    ("com.example.class", "segment 'class' is a Java keyword"),
+    ("com.example.true", "segment 'true' is a Java keyword"),
+])
+def test_invalid_package_names_the_rule(small_model: Path, tmp_path: Path, package: str, rule: str):
+    r = _generate(small_model, tmp_path / "p", "--package", package)
+    assert r.exit_code != 0 and rule in r.output, r.output
+    assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1
+
+
+@pytest.mark.parametrize("name,rule", [
+    ("", "it is empty"),
+    ("Flowers", "must start with a lowercase ASCII letter"),
+    ("9lives", "must start with a lowercase ASCII letter"),
+    ("my-sdk", "character '-' is not allowed"),
+    ("a" * 65, "at most 64"),
+    ("log", "reserved"),
+    ("mobilegen_engine", "reserved"),
+])
+def test_invalid_sdk_name_names_the_rule(small_model: Path, tmp_path: Path, name: str, rule: str):
+    r = _generate(small_model, tmp_path / "p", "--name", name)
+    assert r.exit_code != 0 and rule in r.output and "--name" in r.output, r.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_builds_as_delivered_wrapper_is_executable(small_model: Path, tmp_path: Path):
+    import hashlib
+    import os
+    import stat
+
+    from mobilegen.targets.android_files import GRADLE_WRAPPER_JAR_SHA256
+
+    out = tmp_path / "p"
+    assert _generate(small_model, out).exit_code == 0
+    for rel in ("gradlew", "gradlew.bat", "gradle/wrapper/gradle-wrapper.jar", "gradle/wrapper/gradle-wrapper.properties",
+                "gradle/wrapper/LICENSE", "gradle/wrapper/NOTICE"):
+        assert (out / rel).is_file(), rel
+    assert os.stat(out / "gradlew").st_mode & stat.S_IXUSR
+    assert hashlib.sha256((out / "gradle/wrapper/gradle-wrapper.jar").read_bytes()).hexdigest() == GRADLE_WRAPPER_JAR_SHA256
+    assert b"\r\n" in (out / "gradlew.bat").read_bytes()
+    # A re-run finds everything identical and keeps the executable bit.
+    r = _generate(small_model, out)
+    assert r.exit_code == 0 and "updated" not in r.output
+    assert os.stat(out / "gradlew").st_mode & stat.S_IXUSR
+    # The committed sample is executable in git, too.
+    ls = __import__("subprocess").run(["git", "ls-files", "-s", "android_sample/gradlew"], cwd=REPO,
+                                      capture_output=True, text=True).stdout
+    assert ls == "" or ls.startswith("100755 "), ls
+
+
+def test_two_projects_share_no_app_paths(small_model: Path, tmp_path: Path):
+    """Two SDKs generated from one model with different packages (one with --name): the paths an
+    app merges from each SDK (assets, Java classes, the native library target) are disjoint."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _generate(small_model, a, "--package", "com.example.flowers").exit_code == 0
+    assert _generate(small_model, b, "--package", "org.acme.birds", "--name", "birds").exit_code == 0
+    merged: dict[str, str] = {}
+    for out, name in ((a, "com_example_flowers"), (b, "birds")):
+        prov = json.loads((out / "mobilegen.json").read_text())
+        assert prov["options"]["name"] == name
+        tree = _tree(out)
+        assets = sorted(p for p in tree if p.startswith("sdk/src/main/assets/"))
+        assert assets and all(p.startswith(f"sdk/src/main/assets/{name}/") for p in assets), assets
+        java = [p for p in tree if p.startswith("sdk/src/main/java/")]
+        cmake = tree["sdk/src/main/cpp/jni/CMakeLists.txt"].decode()
+        assert f"add_library({name} SHARED" in cmake
+        for key in [p.replace("sdk/src/main/", "") for p in assets + java] + [f"lib{name}.so"]:
+            assert key not in merged, f"{key} comes from both SDKs"
+            merged[key] = name

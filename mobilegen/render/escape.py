@@ -206,21 +206,31 @@ _SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def validate_package(pkg: str) -> str:
-    """`pkg` if it is a valid Java package and Android application id, else UserInputError."""
+    """`pkg` if it is a valid Java package and Android application id, else a one-line
+    UserInputError that names the rule it breaks."""
     segments = pkg.split(".")
     problem = None
-    if len(segments) < 2:
-        problem = "needs at least two segments, like com.example.classifier"
+    if not pkg:
+        problem = "it is empty; expected segments separated by dots, like com.example.classifier"
+    elif len(segments) < 2:
+        problem = "it has one segment; an Android application id needs at least two, like com.example.classifier"
     else:
-        for seg in segments:
-            if not _SEGMENT.fullmatch(seg):
-                problem = f"segment {seg!r} must start with an ASCII letter and hold only letters, digits and _"
-                break
-            if seg in JAVA_KEYWORDS:
+        for i, seg in enumerate(segments, 1):
+            if not seg:
+                problem = f"segment {i} is empty (a leading, trailing or doubled dot)"
+            elif not seg[0].isascii() or not seg[0].isalpha():
+                what = "a digit" if seg[0].isdigit() else repr(seg[0])
+                problem = f"segment {seg!r} starts with {what}; each segment must start with an ASCII letter"
+            elif not _SEGMENT.fullmatch(seg):
+                bad = next(ch for ch in seg if not _SEGMENT.fullmatch("a" + ch))
+                problem = (f"segment {seg!r} holds {bad!r}, which is not allowed "
+                           "(ASCII letters, digits and _ only)")
+            elif seg in JAVA_KEYWORDS:
                 problem = f"segment {seg!r} is a Java keyword"
+            if problem:
                 break
     if problem:
-        raise UserInputError(f"invalid package {pkg!r}: {problem} (lowercase is recommended)")
+        raise UserInputError(f"invalid package {pkg!r}: {problem}")
     return pkg
 
 

@@ -23,9 +23,12 @@ from mobilegen.tflite.reader import read_model
 
 CPP_DIR = "sdk/src/main/cpp/"
 ASSETS = "sdk/src/main/assets/"
-BLOB_ASSET = "mobilegen/model.mgw"
-LABELS_ASSET = "mobilegen/labels.json"
-TENSORS_ASSET = "mobilegen/tensors.json"
+# The SDK's assets sit under assets/<sdk name>/ (so that several generated SDKs fit in one app).
+BLOB_ASSET = "model.mgw"
+LABELS_ASSET = "labels.json"
+TENSORS_ASSET = "tensors.json"
+# Files that must be executable in the generated project.
+EXECUTABLES = ("gradlew",)
 TEST_ASSETS = "sdk/src/androidTest/assets/"
 SAMPLE_IMAGE = "app/src/main/assets/sample.png"
 # The golden test's tolerance for float kernels, max|a - b| / max|b| over the output:
@@ -38,6 +41,9 @@ FLOAT_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 @dataclass
 class AndroidOptions:
     package: str = "com.example.mobilegen"
+    # The SDK's name inside an app: lib<name>.so, assets/<name>/, <cacheDir>/<name>/ (default:
+    # derived from the package, see android_files.default_sdk_name).
+    name: str | None = None
     app_name: str = "Mobilegen Classifier"
     labels: list[str] | None = None
     precision: str | None = None  # default: the model's own (int8 for integer models, fp32 for float)
@@ -60,9 +66,11 @@ def sample_png(h: int, w: int) -> bytes:
 def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
     """(relative path -> content, options recorded in the provenance file)."""
     from mobilegen.render.escape import package_path, validate_package
-    from mobilegen.targets.android_files import android_files
+    from mobilegen.targets.android_files import android_files, default_sdk_name, validate_sdk_name
 
     validate_package(opts.package)
+    name = validate_sdk_name(opts.name) if opts.name is not None else default_sdk_name(opts.package)
+    blob_asset, labels_asset, tensors_asset = (f"{name}/{a}" for a in (BLOB_ASSET, LABELS_ASSET, TENSORS_ASSET))
     g = read_model(model_bytes, source=model_name)
     plan, precision = plan_for_precision(g, opts.precision)
     em = export_plan(plan, precision)
@@ -87,10 +95,10 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     sha = hashlib.sha256(model_bytes).hexdigest()
     for rel, text in engine_files(em, model_name, model_bytes).items():
         files[CPP_DIR + rel] = text
-    files[ASSETS + BLOB_ASSET] = em.blob
-    files[ASSETS + LABELS_ASSET] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
+    files[ASSETS + blob_asset] = em.blob
+    files[ASSETS + labels_asset] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
     dumped = [t.index for t in em.tensors if t.index != t_in.index]
-    files[ASSETS + TENSORS_ASSET] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
+    files[ASSETS + tensors_asset] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
 
     def qinfo(t):
         return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}
@@ -98,6 +106,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     ctx = {
         "package": opts.package,
         "package_path": package_path(opts.package),
+        "sdk_name": name,
         "app_name": opts.app_name,
         "labels": labels,
         "model_name": model_name,
@@ -106,15 +115,16 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         "precision": em.precision,
         "tool_version": __version__,
         "model_sha256": sha,
-        "blob_asset": BLOB_ASSET,
-        "labels_asset": LABELS_ASSET,
+        "blob_asset": blob_asset,
+        "labels_asset": labels_asset,
+        "tensors_asset": tensors_asset,
         "float_tolerance": FLOAT_TOLERANCE.get(em.precision),
     }
     for rel, content in android_files(ctx).items():
         if rel in files:
             raise AssertionError(f"{rel} is generated twice")
         files[rel] = content
-    recorded = {"target": "android", "package": opts.package, "app_name": opts.app_name, "precision": em.precision,
+    recorded = {"target": "android", "package": opts.package, "name": name, "app_name": opts.app_name, "precision": em.precision,
                 "labels": labels, "model": model_name}
     return files, recorded
 
@@ -122,7 +132,14 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
 def generate_android(model: Path, out: Path, opts: AndroidOptions, *, force: bool = False, dry_run: bool = False) -> list[FileAction]:
     data = Path(model).read_bytes()
     files, recorded = android_project(data, Path(model).name, opts)
-    return write_project(
+    actions = write_project(
         out, files, tool_version=__version__, model_sha256=hashlib.sha256(data).hexdigest(), options=recorded,
         force=force, dry_run=dry_run,
     )
+    if not dry_run:
+        # The writer records contents, not modes: `./gradlew` must be executable as delivered.
+        for rel in EXECUTABLES:
+            target = Path(out) / rel
+            if target.is_file():
+                target.chmod(target.stat().st_mode | 0o111)
+    return actions

@@ -185,6 +185,7 @@ class GlesBackend final : public BackendImpl {
   }
 
   Backend kind() const override { return Backend::Gpu; }
+  std::string renderer() const override { return renderer_; }
 
  private:
   static Status fail(Status st, const std::string& message, std::string* error) {
@@ -256,6 +257,7 @@ class GlesBackend final : public BackendImpl {
   Status check_limits(std::string* error) {
     const char* version = reinterpret_cast<const char*>(glGetString(GL_VERSION));
     const char* renderer = reinterpret_cast<const char*>(glGetString(GL_RENDERER));
+    renderer_ = renderer != nullptr ? renderer : "";
     int major = 0, minor = 0;
     if (version == nullptr || std::sscanf(version, "OpenGL ES %d.%d", &major, &minor) != 2 ||
         major * 10 + minor < 31) {
@@ -613,6 +615,7 @@ class GlesBackend final : public BackendImpl {
   EGLSurface surface_ = EGL_NO_SURFACE;
   EGLContext context_ = EGL_NO_CONTEXT;
   std::string driver_;  // GL_RENDERER | GL_VERSION: part of the program-cache key
+  std::string renderer_;  // GL_RENDERER (Engine::backend_info)
   GLint max_block_size_ = 0;
   bool binary_cache_ok_ = false;
   int cache_hits_ = 0;

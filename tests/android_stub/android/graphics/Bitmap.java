@@ -6,4 +6,6 @@ public final class Bitmap {
     public boolean isRecycled() { throw new RuntimeException("Stub!"); }
     public int getWidth() { throw new RuntimeException("Stub!"); }
     public int getHeight() { throw new RuntimeException("Stub!"); }
+    public void recycle() { throw new RuntimeException("Stub!"); }
+    public static Bitmap createBitmap(Bitmap source, int x, int y, int width, int height, Matrix m, boolean filter) { throw new RuntimeException("Stub!"); }
 }

@@ -4,6 +4,7 @@ public class BitmapFactory {
     public static class Options {
         public boolean inJustDecodeBounds;
         public int inSampleSize;
+        public Bitmap.Config inPreferredConfig;
         public int outWidth;
         public int outHeight;
     }
