@@ -28,6 +28,10 @@ class BackendImpl {
                      const TensorDumpFn& dump) = 0;
 
   virtual Backend kind() const = 0;
+
+  // The GPU's GL_RENDERER once init() reached a context (also after a later failure); empty on
+  // the CPU (Engine::backend_info).
+  virtual std::string renderer() const { return {}; }
 };
 
 // init() returns GpuUnavailable when EGL / GLES 3.1 compute is missing.

@@ -19,6 +19,7 @@ const char* status_name(Status s) {
     case Status::GpuError: return "GpuError";
     case Status::InvalidArgument: return "InvalidArgument";
     case Status::IoError: return "IoError";
+    case Status::OutOfMemory: return "OutOfMemory";
   }
   return "Unknown";
 }
@@ -42,12 +43,15 @@ std::string describe(const TensorInfo& t) {
 
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(const ModelPlan& plan, std::unique_ptr<BackendImpl> backend)
-      : plan_(plan), backend_(std::move(backend)) {}
+  EngineImpl(const ModelPlan& plan, std::unique_ptr<BackendImpl> backend, BackendInfo info)
+      : plan_(plan), backend_(std::move(backend)), info_(std::move(info)) {
+    info_.backend = backend_->kind();
+  }
 
   const TensorInfo& input() const override { return plan_.tensors[plan_.input]; }
   const TensorInfo& output() const override { return plan_.tensors[plan_.output]; }
   Backend backend() const override { return backend_->kind(); }
+  const BackendInfo& backend_info() const override { return info_; }
   double last_run_us() const override { return last_run_us_; }
 
   Status run(const void* input, size_t input_bytes, void* output, size_t output_bytes, std::string* error,
@@ -81,6 +85,7 @@ class EngineImpl final : public Engine {
  private:
   const ModelPlan& plan_;
   std::unique_ptr<BackendImpl> backend_;
+  BackendInfo info_;
   double last_run_us_ = 0.0;
 };
 
@@ -119,19 +124,24 @@ std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const 
   if (*status != Status::Ok) return nullptr;
 
   std::unique_ptr<BackendImpl> backend;
+  BackendInfo info;
   switch (options.backend) {
     case Backend::Gpu:
     case Backend::Auto: {
       backend = make_gles_backend();
       *status = backend ? backend->init(plan, payload, payload_size, options, error) : Status::GpuUnavailable;
+      if (backend) info.renderer = backend->renderer();
       const bool gpu_failed = *status == Status::GpuUnavailable || *status == Status::GpuError;
       if (gpu_failed && options.backend == Backend::Auto) {  // see Backend::Auto in engine.h
+        // Kept for backend_info(): the reason a developer needs to see in the field.
+        info.fallback_status = *status;
+        info.fallback_reason = error->empty() ? std::string(status_name(*status)) : *error;
         backend.reset();  // release the EGL context before the CPU allocates its arena
         error->clear();
         break;
       }
       if (*status != Status::Ok) return nullptr;
-      return std::make_unique<EngineImpl>(plan, std::move(backend));
+      return std::make_unique<EngineImpl>(plan, std::move(backend), std::move(info));
     }
     case Backend::Cpu:
       break;
@@ -143,7 +153,7 @@ std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const 
   backend = make_cpu_backend();
   *status = backend->init(plan, payload, payload_size, options, error);
   if (*status != Status::Ok) return nullptr;
-  return std::make_unique<EngineImpl>(plan, std::move(backend));
+  return std::make_unique<EngineImpl>(plan, std::move(backend), std::move(info));
 }
 
 }  // namespace
@@ -161,7 +171,7 @@ std::unique_ptr<Engine> Engine::create(const void* blob, size_t blob_size, const
   try {
     return create_engine(blob, blob_size, options, status, error);
   } catch (const std::bad_alloc&) {
-    *status = Status::InvalidArgument;
+    *status = Status::OutOfMemory;
     *error = "out of memory while setting up the engine";
     return nullptr;
   }

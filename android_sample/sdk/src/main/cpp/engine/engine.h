@@ -29,6 +29,7 @@ enum class Status : int32_t {
   InvalidArgument = 5,  // e.g. a null pointer, an unknown backend
   IoError = 6,          // a dump directory not writable (never the program cache: a cache file
                         // that cannot be written is skipped)
+  OutOfMemory = 7,      // an allocation failed (std::bad_alloc): too little memory for this model
 };
 
 MOBILEGEN_API const char* status_name(Status s);
@@ -49,6 +50,18 @@ struct Options {
   std::string cache_dir;
 };
 
+// What Engine::create chose, and why Auto did not take the GPU.
+struct BackendInfo {
+  Backend backend = Backend::Cpu;  // the backend in use (never Auto)
+  // GL_RENDERER of the GPU in use, or of the GPU that Auto tried and left; empty when no GLES
+  // context was reached (no EGL, no ES 3 context) and on Backend::Cpu.
+  std::string renderer;
+  // Backend::Auto only: why it fell back to the CPU (GpuUnavailable or GpuError, and the GPU
+  // backend's message); Ok and empty when it did not fall back.
+  Status fallback_status = Status::Ok;
+  std::string fallback_reason;
+};
+
 // One tensor as the debug hook sees it: NHWC (TFLite's layout), in the tensor's own dtype.
 using TensorDumpFn = std::function<void(const TensorInfo& info, const void* data, size_t bytes)>;
 
@@ -65,6 +78,7 @@ class MOBILEGEN_API Engine {
   virtual const TensorInfo& input() const = 0;
   virtual const TensorInfo& output() const = 0;
   virtual Backend backend() const = 0;  // the backend in use (never Auto)
+  virtual const BackendInfo& backend_info() const = 0;
 
   // Runs one inference. `input` holds input().dtype values in NHWC order; `output` receives
   // output().dtype values. Allocates nothing. With `dump`, calls it for the graph input and every

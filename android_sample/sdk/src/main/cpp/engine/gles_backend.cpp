@@ -155,8 +155,19 @@ class GlesBackend final : public BackendImpl {
       if (k.gpu.shader >= 0) {
         glUseProgram(programs_[k.gpu.shader]);
         const GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
-        for (int j = 0; j < kBindings; ++j) {
-          if (b[j] != 0) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);
+        // Every slot, every dispatch: a slot this kernel does not use is unbound (0), so it never
+        // keeps the previous kernel's buffer bound (4 cheap calls per kernel, no allocation).
+        for (int j = 0; j < kBindings; ++j) glBindBufferBase(GL_SHADER_STORAGE_BUFFER, j, b[j]);
+        if (dump) {  // debug path: what the driver reports bound is what this kernel expects
+          for (int j = 0; j < kBindings; ++j) {
+            GLint bound = -1;
+            glGetIntegeri_v(GL_SHADER_STORAGE_BUFFER_BINDING, static_cast<GLuint>(j), &bound);
+            if (bound != static_cast<GLint>(b[j])) {
+              return fail(Status::GpuError, "kernel " + std::to_string(i) + ": storage buffer binding " +
+                          std::to_string(j) + " holds buffer " + std::to_string(bound) + ", expected " +
+                          std::to_string(b[j]), error);
+            }
+          }
         }
         glDispatchCompute(k.gpu.groups[0], k.gpu.groups[1], k.gpu.groups[2]);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
@@ -174,6 +185,7 @@ class GlesBackend final : public BackendImpl {
   }
 
   Backend kind() const override { return Backend::Gpu; }
+  std::string renderer() const override { return renderer_; }
 
  private:
   static Status fail(Status st, const std::string& message, std::string* error) {
@@ -245,6 +257,7 @@ class GlesBackend final : public BackendImpl {
   Status check_limits(std::string* error) {
     const char* version = reinterpret_cast<const char*>(glGetString(GL_VERSION));
     const char* renderer = reinterpret_cast<const char*>(glGetString(GL_RENDERER));
+    renderer_ = renderer != nullptr ? renderer : "";
     int major = 0, minor = 0;
     if (version == nullptr || std::sscanf(version, "OpenGL ES %d.%d", &major, &minor) != 2 ||
         major * 10 + minor < 31) {
@@ -602,6 +615,7 @@ class GlesBackend final : public BackendImpl {
   EGLSurface surface_ = EGL_NO_SURFACE;
   EGLContext context_ = EGL_NO_CONTEXT;
   std::string driver_;  // GL_RENDERER | GL_VERSION: part of the program-cache key
+  std::string renderer_;  // GL_RENDERER (Engine::backend_info)
   GLint max_block_size_ = 0;
   bool binary_cache_ok_ = false;
   int cache_hits_ = 0;

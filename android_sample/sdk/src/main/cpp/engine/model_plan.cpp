@@ -1944,7 +1944,9 @@ ivec4 inp_load(int s, int y, int x) {
 
 
 // SOFTMAX over the channels of one (y, x) row per workgroup: THREADS invocations stride over the
-// row's slices and reduce through shared memory.
+// row's slices and reduce through shared memory in a tree of strides THREADS/2, ..., 1 (the same
+// pairs and order as a loop over the strides). The tree is unrolled at render time: GLSL ES 3.10
+// allows barrier() only directly in main(), outside all control flow (mobilegen/render/glsl_rules.py).
 const int THREADS = 64;
 // Reference integer softmax (gemmlowp fixed point); output scale 1/256, zero point OUTPUT_MIN.
 const int INPUT_MULTIPLIER = 1225648128;
@@ -1974,10 +1976,18 @@ void main() {
   }
   reduction[t] = partial;
   barrier();
-  for (int stride = THREADS / 2; stride > 0; stride /= 2) {
-    if (t < stride) reduction[t] = max(reduction[t], reduction[t + stride]);
-    barrier();
-  }
+  if (t < 32) reduction[t] = max(reduction[t], reduction[t + 32]);
+  barrier();
+  if (t < 16) reduction[t] = max(reduction[t], reduction[t + 16]);
+  barrier();
+  if (t < 8) reduction[t] = max(reduction[t], reduction[t + 8]);
+  barrier();
+  if (t < 4) reduction[t] = max(reduction[t], reduction[t + 4]);
+  barrier();
+  if (t < 2) reduction[t] = max(reduction[t], reduction[t + 2]);
+  barrier();
+  if (t < 1) reduction[t] = max(reduction[t], reduction[t + 1]);
+  barrier();
   int row_max = reduction[0];
   barrier();
 
@@ -1992,10 +2002,18 @@ void main() {
   }
   reduction[t] = sum;
   barrier();
-  for (int stride = THREADS / 2; stride > 0; stride /= 2) {
-    if (t < stride) reduction[t] += reduction[t + stride];
-    barrier();
-  }
+  if (t < 32) reduction[t] += reduction[t + 32];
+  barrier();
+  if (t < 16) reduction[t] += reduction[t + 16];
+  barrier();
+  if (t < 8) reduction[t] += reduction[t + 8];
+  barrier();
+  if (t < 4) reduction[t] += reduction[t + 4];
+  barrier();
+  if (t < 2) reduction[t] += reduction[t + 2];
+  barrier();
+  if (t < 1) reduction[t] += reduction[t + 1];
+  barrier();
   int total = reduction[0];
 
   // 3. The outputs.

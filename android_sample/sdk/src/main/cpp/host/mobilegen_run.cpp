@@ -2,6 +2,11 @@
 //
 //   mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D]
 //                 [--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]
+//                 [--fail-allocations-over BYTES]
+//
+// --fail-allocations-over makes every C++ allocation larger than BYTES made while the engine is
+// created throw std::bad_alloc (the test of Status::OutOfMemory). When Auto falls back to the
+// CPU, a warning line on stderr gives the reason (Engine::backend_info), as the JNI logs it.
 //
 // Prints one JSON line (backend, first and best run times, heap allocations made by the runs after
 // the first); with --dump-dir writes mobilegen's dump format: <tensor index>.npy for the graph
@@ -29,10 +34,12 @@
 // runner can show that run() allocates nothing once the engine is set up.
 namespace {
 std::atomic<long> g_allocations{0};
+std::atomic<std::size_t> g_allocation_limit{~std::size_t{0}};  // --fail-allocations-over
 }  // namespace
 
 void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (size > g_allocation_limit.load(std::memory_order_relaxed)) throw std::bad_alloc();
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
@@ -49,7 +56,7 @@ using mobilegen::TensorInfo;
 
 constexpr const char* kUsage =
     "usage: mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D] "
-    "[--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]";
+    "[--backend auto|gpu|cpu] [--cache-dir C] [--repeat N] [--fail-allocations-over BYTES]";
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "mobilegen_run: %s\n", message.c_str());
@@ -60,6 +67,7 @@ struct Args {
   std::string blob, input, output, dump_dir, cache_dir;
   Backend backend = Backend::Auto;
   int repeat = 1;
+  long long fail_allocations_over = -1;  // -1: never
 };
 
 bool parse_args(int argc, char** argv, Args* a, std::string* error) {
@@ -91,6 +99,14 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
         return false;
       }
       a->repeat = static_cast<int>(n);
+    } else if (flag == "--fail-allocations-over") {
+      char* end = nullptr;
+      const long long n = std::strtoll(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || n < 0) {
+        *error = "--fail-allocations-over " + value + ": expected a byte count";
+        return false;
+      }
+      a->fail_allocations_over = n;
     } else {
       *error = "unknown option " + flag + "; " + kUsage;
       return false;
@@ -248,8 +264,16 @@ int main(int argc, char** argv) {
   options.backend = args.backend;
   options.cache_dir = args.cache_dir;
   Status status = Status::Ok;
+  if (args.fail_allocations_over >= 0) g_allocation_limit = static_cast<std::size_t>(args.fail_allocations_over);
   std::unique_ptr<Engine> engine = Engine::create(blob.data(), blob.size(), options, &status, &error);
+  g_allocation_limit = ~std::size_t{0};
   if (!engine) return fail(args.blob + ": " + mobilegen::status_name(status) + ": " + error);
+  const mobilegen::BackendInfo& info = engine->backend_info();
+  if (info.fallback_status != Status::Ok) {
+    std::fprintf(stderr, "mobilegen_run: warning: running on the CPU, the GPU backend failed: %s: %s (renderer: %s)\n",
+                 mobilegen::status_name(info.fallback_status), info.fallback_reason.c_str(),
+                 info.renderer.empty() ? "none" : info.renderer.c_str());
+  }
   blob.clear();
   blob.shrink_to_fit();
 

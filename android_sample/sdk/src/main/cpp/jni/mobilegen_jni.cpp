@@ -2,8 +2,9 @@
 //
 // The only file that sees JNI or Android's native APIs: it reads the weights blob through the
 // asset manager, locks Bitmap pixels, and turns Java calls into mobilegen::Engine calls. Every
-// failure becomes a com.example.mobilegen.demo.MobilegenException carrying the engine's Status name; no C++
-// exception crosses into the JVM.
+// failure becomes a com.example.mobilegen.demo.MobilegenException carrying the engine's Status name (a failed
+// native allocation, std::bad_alloc, too: status OutOfMemory); no C++ exception crosses into the
+// JVM. Built as libcom_example_mobilegen_demo.so, which exports JNI_OnLoad only (exports.map).
 
 #include <android/asset_manager.h>
 #include <android/asset_manager_jni.h>
@@ -26,7 +27,8 @@ namespace {
 using mobilegen::Engine;
 using mobilegen::Status;
 
-constexpr char kLogTag[] = "mobilegen";
+// Log tag: one per SDK, so two generated SDKs in one app can be told apart in logcat.
+constexpr char kLogTag[] = "mobilegen.com_example_mobilegen_demo";
 constexpr char kClassifierClass[] = "com/example/mobilegen/demo/Classifier";
 constexpr char kExceptionClass[] = "com/example/mobilegen/demo/MobilegenException";
 
@@ -53,6 +55,20 @@ std::string ascii(const std::string& text) {
   return out;
 }
 
+// Logs which backend create() chose and, when Auto left the GPU, why: the reason is what a
+// developer needs to see from a device in the field (also in Classifier.getBackendInfo()).
+void log_backend(const mobilegen::BackendInfo& info) {
+  if (info.fallback_status != Status::Ok) {
+    __android_log_print(ANDROID_LOG_WARN, kLogTag, "GPU backend unavailable, running on the CPU: %s: %s (renderer: %s)",
+                        mobilegen::status_name(info.fallback_status), info.fallback_reason.c_str(),
+                        info.renderer.empty() ? "none" : info.renderer.c_str());
+  } else if (info.backend == mobilegen::Backend::Gpu) {
+    __android_log_print(ANDROID_LOG_INFO, kLogTag, "running on the GPU: %s", info.renderer.c_str());
+  } else {
+    __android_log_print(ANDROID_LOG_INFO, kLogTag, "running on the CPU");
+  }
+}
+
 // Throws MobilegenException(status, message), unless an exception is already pending (then the
 // earlier one, often an OutOfMemoryError from JNI itself, is what Java sees).
 void throw_java(JNIEnv* env, const char* status, const std::string& message) {
@@ -77,7 +93,7 @@ auto guarded(JNIEnv* env, F&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const std::bad_alloc&) {
-    throw_java(env, "OutOfMemory", "native allocation failed");
+    throw_status(env, Status::OutOfMemory, "native allocation failed");
   } catch (const std::exception& e) {
     throw_java(env, "InternalError", e.what());
   } catch (...) {
@@ -184,6 +200,7 @@ jlong nativeCreate(JNIEnv* env, jclass, jobject asset_manager, jstring blob_asse
       return 0;
     }
     native->input.resize(mobilegen::tensor_bytes(native->engine->input()));
+    log_backend(native->engine->backend_info());
     return reinterpret_cast<jlong>(native.release());
   });
 }
@@ -256,6 +273,28 @@ jint nativeBackend(JNIEnv*, jclass, jlong handle) {
   return static_cast<jint>(native_of(handle)->engine->backend());
 }
 
+// {renderer, fallback status name or null, fallback reason or null}: Classifier.BackendInfo.
+jobjectArray nativeBackendInfo(JNIEnv* env, jclass, jlong handle) {
+  return guarded(env, [&]() -> jobjectArray {
+    const mobilegen::BackendInfo& info = native_of(handle)->engine->backend_info();
+    jclass string_class = env->FindClass("java/lang/String");
+    if (string_class == nullptr) return nullptr;
+    jobjectArray out = env->NewObjectArray(3, string_class, nullptr);
+    if (out == nullptr) return nullptr;
+    const bool fell_back = info.fallback_status != Status::Ok;
+    const std::string values[3] = {info.renderer, fell_back ? mobilegen::status_name(info.fallback_status) : "",
+                                   info.fallback_reason};
+    for (jsize i = 0; i < 3; ++i) {
+      if (i > 0 && !fell_back) continue;  // null: no fallback
+      jstring text = env->NewStringUTF(ascii(values[i]).c_str());
+      if (text == nullptr) return nullptr;
+      env->SetObjectArrayElement(out, i, text);
+      env->DeleteLocalRef(text);
+    }
+    return out;
+  });
+}
+
 void nativeClose(JNIEnv*, jclass, jlong handle) { delete native_of(handle); }
 
 // The JDK's jni.h declares JNINativeMethod's strings `char*`, the NDK's `const char*`.
@@ -273,6 +312,7 @@ const JNINativeMethod kMethods[] = {
            reinterpret_cast<void*>(nativeRunBitmap)),
     method("nativeLastRunMicros", "(J)D", reinterpret_cast<void*>(nativeLastRunMicros)),
     method("nativeBackend", "(J)I", reinterpret_cast<void*>(nativeBackend)),
+    method("nativeBackendInfo", "(J)[Ljava/lang/String;", reinterpret_cast<void*>(nativeBackendInfo)),
     method("nativeClose", "(J)V", reinterpret_cast<void*>(nativeClose)),
 };
 

@@ -3,6 +3,7 @@ package com.example.mobilegen.demo;
 import android.content.Context;
 import android.content.res.AssetManager;
 import android.graphics.Bitmap;
+import android.util.Log;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.FileOutputStream;
@@ -30,11 +31,14 @@ import org.json.JSONException;
  *
  * <p>Calls on one instance are serialized; for parallel inference, create one instance per
  * thread. Each instance holds native memory and, on the GPU, an EGL context until {@link
- * #close()}.
+ * #close()}: close it (try-with-resources). One that is garbage collected unclosed is released
+ * by a safety net that logs a warning.
  */
 public final class Classifier implements AutoCloseable {
+    private static final String TAG = "mobilegen.com_example_mobilegen_demo";
+
     static {
-        System.loadLibrary("mobilegen");
+        System.loadLibrary(ModelInfo.NATIVE_LIBRARY);
     }
 
     /** Where inference runs. */
@@ -81,6 +85,65 @@ public final class Classifier implements AutoCloseable {
         }
     }
 
+    /**
+     * The backend create() chose and, when {@link Backend#AUTO} did not take the GPU, why: for
+     * logs and bug reports from devices (the JNI bridge also logs it, tag {@value #TAG}).
+     */
+    public static final class BackendInfo {
+        private final Backend backend;
+        private final String renderer;
+        private final String fallbackStatus;
+        private final String fallbackReason;
+
+        BackendInfo(Backend backend, String renderer, String fallbackStatus, String fallbackReason) {
+            this.backend = backend;
+            this.renderer = renderer;
+            this.fallbackStatus = fallbackStatus;
+            this.fallbackReason = fallbackReason;
+        }
+
+        /** {@link Backend#GPU} or {@link Backend#CPU}, never AUTO. */
+        public Backend getBackend() {
+            return backend;
+        }
+
+        /**
+         * The GPU's GL_RENDERER: of the GPU in use, or of the one AUTO tried and left; empty when
+         * no OpenGL ES context was reached.
+         */
+        public String getRenderer() {
+            return renderer;
+        }
+
+        /** Whether AUTO fell back to the CPU because the GPU backend failed. */
+        public boolean isFallback() {
+            return fallbackStatus != null;
+        }
+
+        /**
+         * Why AUTO fell back: a {@link MobilegenException} status, {@code GpuUnavailable} (no
+         * OpenGL ES 3.1 compute) or {@code GpuError} (the driver failed to build or run the
+         * shaders); null without a fallback.
+         */
+        public String getFallbackStatus() {
+            return fallbackStatus;
+        }
+
+        /** The GPU backend's error message when AUTO fell back; null otherwise. */
+        public String getFallbackReason() {
+            return fallbackReason;
+        }
+
+        @Override
+        public String toString() {
+            String gpu = renderer.isEmpty() ? "" : " (" + renderer + ")";
+            if (!isFallback()) {
+                return backend + gpu;
+            }
+            return backend + ", GPU" + gpu + " failed: " + fallbackStatus + ": " + fallbackReason;
+        }
+    }
+
     private final AssetManager assets;
     private final List<String> labels;
     private final int topK;
@@ -90,6 +153,7 @@ public final class Classifier implements AutoCloseable {
     // Staging for run() with heap buffers; allocated on first use.
     private ByteBuffer stagedInput;
     private ByteBuffer stagedOutput;
+    private final BackendInfo backendInfo;
     private long handle;
 
     private Classifier(AssetManager assets, List<String> labels, int topK, long handle) {
@@ -97,6 +161,8 @@ public final class Classifier implements AutoCloseable {
         this.labels = labels;
         this.topK = Math.min(topK, labels.size());
         this.handle = handle;
+        String[] info = nativeBackendInfo(handle);
+        this.backendInfo = new BackendInfo(Backend.values()[nativeBackend(handle)], info[0], info[1], info[2]);
     }
 
     /**
@@ -109,11 +175,16 @@ public final class Classifier implements AutoCloseable {
     public static Classifier create(Context context, Options options) {
         AssetManager assets = context.getAssets();
         List<String> labels = readLabels(assets);
-        File cacheDir = new File(context.getCacheDir(), "mobilegen");
+        File cacheDir = new File(context.getCacheDir(), ModelInfo.SDK_NAME);
         // Without the directory the engine runs without a program cache: not an error.
         cacheDir.mkdirs();
         long handle = nativeCreate(assets, ModelInfo.BLOB_ASSET, options.getBackend().code(), cacheDir.getPath());
-        return new Classifier(assets, labels, options.getTopK(), handle);
+        try {
+            return new Classifier(assets, labels, options.getTopK(), handle);
+        } catch (RuntimeException | Error e) {
+            nativeClose(handle);
+            throw e;
+        }
     }
 
     /**
@@ -193,6 +264,11 @@ public final class Classifier implements AutoCloseable {
         return Backend.values()[nativeBackend(checkOpen())];
     }
 
+    /** The backend in use and, when {@link Backend#AUTO} left the GPU, why (also logged). */
+    public BackendInfo getBackendInfo() {
+        return backendInfo;
+    }
+
     /** The class labels, in output order. */
     public List<String> labels() {
         return labels;
@@ -204,6 +280,28 @@ public final class Classifier implements AutoCloseable {
         if (handle != 0) {
             nativeClose(handle);
             handle = 0;
+        }
+    }
+
+    /**
+     * The safety net for a Classifier that is never closed: releases the native engine (and its
+     * EGL context) when the object is collected, and logs a warning, since until then it held
+     * native memory the garbage collector does not see. A finalizer, not java.lang.ref.Cleaner:
+     * Cleaner needs API 33 and this SDK supports API 24; a PhantomReference queue would need a
+     * thread of its own for the same effect. Runs at most once, when no other thread can reach
+     * this object, so it needs no lock.
+     */
+    @Override
+    protected void finalize() throws Throwable {
+        try {
+            if (handle != 0) {
+                Log.w(TAG, "a Classifier was garbage collected without close(); releasing its native engine now."
+                        + " Call close() (or use try-with-resources) to release it when you are done.");
+                nativeClose(handle);
+                handle = 0;
+            }
+        } finally {
+            super.finalize();
         }
     }
 
@@ -305,6 +403,8 @@ public final class Classifier implements AutoCloseable {
     private static native double nativeLastRunMicros(long handle);
 
     private static native int nativeBackend(long handle);
+
+    private static native String[] nativeBackendInfo(long handle);
 
     private static native void nativeClose(long handle);
 }

@@ -30,11 +30,20 @@ public final class ModelInfo {
      */
     public static final String PRECISION = "int8";
 
-    public static final String BLOB_ASSET = "mobilegen/model.mgw";
+    /**
+     * This SDK's name inside an app ({@code mobilegen generate --name}): its native library is
+     * {@code lib<SDK_NAME>.so}, its assets are under {@code assets/<SDK_NAME>/} and its program
+     * cache under {@code <cacheDir>/<SDK_NAME>/}, so several generated SDKs fit in one app.
+     */
+    public static final String SDK_NAME = "com_example_mobilegen_demo";
+    /** The name System.loadLibrary takes: libcom_example_mobilegen_demo.so. */
+    public static final String NATIVE_LIBRARY = "com_example_mobilegen_demo";
+
+    public static final String BLOB_ASSET = "com_example_mobilegen_demo/model.mgw";
     /** The class labels: a JSON array of strings, one per output class. */
-    public static final String LABELS_ASSET = "mobilegen/labels.json";
+    public static final String LABELS_ASSET = "com_example_mobilegen_demo/labels.json";
     /** The tensor index of debug dumps (mobilegen's tensors.json). */
-    public static final String TENSORS_ASSET = "mobilegen/tensors.json";
+    public static final String TENSORS_ASSET = "com_example_mobilegen_demo/tensors.json";
 
     /** Input: [1][INPUT_HEIGHT][INPUT_WIDTH][INPUT_CHANNELS] of INPUT_TYPE, native byte order. */
     public static final int INPUT_HEIGHT = 128;

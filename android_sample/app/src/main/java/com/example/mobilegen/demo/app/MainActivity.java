@@ -1,15 +1,19 @@
 package com.example.mobilegen.demo.app;
 
-import android.app.Activity;
-import android.content.Intent;
 import android.graphics.Bitmap;
 import android.graphics.BitmapFactory;
+import android.graphics.Matrix;
 import android.net.Uri;
 import android.os.Bundle;
 import android.widget.Button;
 import android.widget.ImageView;
 import android.widget.Switch;
 import android.widget.TextView;
+import androidx.activity.ComponentActivity;
+import androidx.activity.result.ActivityResultLauncher;
+import androidx.activity.result.PickVisualMediaRequest;
+import androidx.activity.result.contract.ActivityResultContracts;
+import androidx.exifinterface.media.ExifInterface;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
@@ -17,31 +21,40 @@ import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import com.example.mobilegen.demo.Classifier;
-import com.example.mobilegen.demo.MobilegenException;
 import com.example.mobilegen.demo.ModelInfo;
 import com.example.mobilegen.demo.Recognition;
 
 /**
- * Shows a picture (the bundled sample, or one picked from the gallery), its top-5 classes with
- * scores and the inference time; the switch moves inference between the GPU and the CPU.
+ * Shows a picture (the bundled sample, or one picked with the system Photo Picker), its top-5
+ * classes with scores and the inference time; the switch moves inference between the GPU and the
+ * CPU.
+ *
+ * <p>Decoding and inference run on one worker thread, never on the UI thread; every failure
+ * (an unreadable file, a picture too large to decode, an engine error) is shown in the results
+ * text instead of crashing the app.
  */
-public class MainActivity extends Activity {
-    private static final int PICK_IMAGE = 1;
+public class MainActivity extends ComponentActivity {
     private static final String SAMPLE_ASSET = "sample.png";
     private static final int TOP_K = 5;
-    // Gallery pictures are decoded at no less than this many times the model input: enough for
-    // the resize, without holding a full-resolution photo in memory.
+    // Pictures are decoded at no less than this many times the model input: enough for the
+    // resize, without holding a full-resolution photo in memory.
     private static final int DECODE_MARGIN = 2;
 
-    // Every Classifier call runs on this thread, in order, off the UI thread.
+    // Every decode and Classifier call runs on this thread, in order, off the UI thread.
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     private Classifier classifier;          // worker thread only
     private Classifier.Backend classifierBackend;  // what `classifier` was created with
 
+    // The system Photo Picker (MediaStore.ACTION_PICK_IMAGES) where the device has it; else the
+    // ACTION_GET_CONTENT document picker. Both are registered before the activity starts, as
+    // the Activity Result API requires.
+    private ActivityResultLauncher<PickVisualMediaRequest> photoPicker;
+    private ActivityResultLauncher<String> contentPicker;
+
     private ImageView image;
     private TextView results;
     private Switch gpu;
-    private Bitmap picture;
+    private Bitmap picture;  // UI thread only
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
@@ -51,14 +64,27 @@ public class MainActivity extends Activity {
         results = findViewById(R.id.results);
         gpu = findViewById(R.id.gpu);
         Button pick = findViewById(R.id.pick);
+
+        photoPicker = registerForActivityResult(new ActivityResultContracts.PickVisualMedia(), this::onPicked);
+        contentPicker = registerForActivityResult(new ActivityResultContracts.GetContent(), this::onPicked);
         pick.setOnClickListener(view -> pickImage());
         gpu.setOnCheckedChangeListener((view, checked) -> classify());
 
-        try (InputStream in = getAssets().open(SAMPLE_ASSET)) {
-            show(BitmapFactory.decodeStream(in));
-        } catch (IOException e) {
-            results.setText("Cannot open " + SAMPLE_ASSET + ": " + e.getMessage());
-        }
+        results.setText(R.string.working);
+        worker.execute(() -> {
+            try {
+                Bitmap sample;
+                try (InputStream in = getAssets().open(SAMPLE_ASSET)) {
+                    sample = BitmapFactory.decodeStream(in);
+                }
+                if (sample == null) {
+                    throw new IOException("not a picture");
+                }
+                onUiThread(() -> show(sample));
+            } catch (Exception | OutOfMemoryError e) {
+                showFailure("Cannot open " + SAMPLE_ASSET, e);
+            }
+        });
     }
 
     @Override
@@ -69,83 +95,160 @@ public class MainActivity extends Activity {
     }
 
     private void pickImage() {
-        Intent intent = new Intent(Intent.ACTION_GET_CONTENT);
-        intent.setType("image/*");
-        intent.addCategory(Intent.CATEGORY_OPENABLE);
-        startActivityForResult(intent, PICK_IMAGE);
+        try {
+            if (ActivityResultContracts.PickVisualMedia.isPhotoPickerAvailable(this)) {
+                photoPicker.launch(new PickVisualMediaRequest.Builder()
+                        .setMediaType(ActivityResultContracts.PickVisualMedia.ImageOnly.INSTANCE)
+                        .build());
+            } else {
+                contentPicker.launch("image/*");
+            }
+        } catch (RuntimeException e) {  // e.g. ActivityNotFoundException: no picker at all
+            showFailure("Cannot pick a picture", e);
+        }
     }
 
-    @Override
-    protected void onActivityResult(int requestCode, int resultCode, Intent data) {
-        super.onActivityResult(requestCode, resultCode, data);
-        if (requestCode != PICK_IMAGE || resultCode != RESULT_OK || data == null || data.getData() == null) {
+    // A picked picture (null: the user cancelled): decoded on the worker thread.
+    private void onPicked(Uri uri) {
+        if (uri == null) {
             return;
         }
-        try {
-            Bitmap picked = decodeSampled(data.getData());
-            if (picked == null) {
-                results.setText("Not a picture: " + data.getData());
-                return;
+        results.setText(R.string.working);
+        worker.execute(() -> {
+            try {
+                Bitmap picked = decodeUpright(uri);
+                onUiThread(() -> show(picked));
+            } catch (Exception | OutOfMemoryError e) {
+                showFailure("Cannot open " + uri, e);
             }
-            show(picked);
-        } catch (IOException e) {
-            results.setText("Cannot open " + data.getData() + ": " + e.getMessage());
-        }
+        });
     }
 
-    private Bitmap decodeSampled(Uri uri) throws IOException {
+    // Worker thread: the picture at `uri`, subsampled to about DECODE_MARGIN times the model input
+    // and turned upright as its EXIF orientation says (cameras store most photos sideways).
+    private Bitmap decodeUpright(Uri uri) throws IOException {
         BitmapFactory.Options bounds = new BitmapFactory.Options();
         bounds.inJustDecodeBounds = true;
-        try (InputStream in = getContentResolver().openInputStream(uri)) {
+        try (InputStream in = open(uri)) {
             BitmapFactory.decodeStream(in, null, bounds);
         }
+        if (bounds.outWidth <= 0 || bounds.outHeight <= 0) {
+            throw new IOException("not a picture this device can decode");
+        }
+        int orientation;
+        try (InputStream in = open(uri)) {
+            orientation = new ExifInterface(in).getAttributeInt(
+                    ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL);
+        }
+        // A quarter turn swaps the sides that must cover the model input.
+        boolean swapped = orientation == ExifInterface.ORIENTATION_ROTATE_90
+                || orientation == ExifInterface.ORIENTATION_ROTATE_270
+                || orientation == ExifInterface.ORIENTATION_TRANSPOSE
+                || orientation == ExifInterface.ORIENTATION_TRANSVERSE;
+        int needWidth = DECODE_MARGIN * (swapped ? ModelInfo.INPUT_HEIGHT : ModelInfo.INPUT_WIDTH);
+        int needHeight = DECODE_MARGIN * (swapped ? ModelInfo.INPUT_WIDTH : ModelInfo.INPUT_HEIGHT);
         BitmapFactory.Options options = new BitmapFactory.Options();
         options.inSampleSize = 1;
-        while (bounds.outWidth / (2 * options.inSampleSize) >= DECODE_MARGIN * ModelInfo.INPUT_WIDTH
-                && bounds.outHeight / (2 * options.inSampleSize) >= DECODE_MARGIN * ModelInfo.INPUT_HEIGHT) {
+        while (bounds.outWidth / (2 * options.inSampleSize) >= needWidth
+                && bounds.outHeight / (2 * options.inSampleSize) >= needHeight) {
             options.inSampleSize *= 2;
         }
-        try (InputStream in = getContentResolver().openInputStream(uri)) {
-            return BitmapFactory.decodeStream(in, null, options);
+        options.inPreferredConfig = Bitmap.Config.ARGB_8888;
+        Bitmap decoded;
+        try (InputStream in = open(uri)) {
+            decoded = BitmapFactory.decodeStream(in, null, options);
         }
+        if (decoded == null) {
+            throw new IOException("not a picture this device can decode");
+        }
+        return upright(decoded, orientation);
     }
 
+    private InputStream open(Uri uri) throws IOException {
+        InputStream in = getContentResolver().openInputStream(uri);
+        if (in == null) {
+            throw new IOException("the provider returned no data");
+        }
+        return in;
+    }
+
+    // `bitmap` transformed as an EXIF orientation value says (TIFF 6.0 / EXIF 2.3, tag 0x0112).
+    static Bitmap upright(Bitmap bitmap, int orientation) {
+        Matrix matrix = new Matrix();
+        switch (orientation) {
+            case ExifInterface.ORIENTATION_FLIP_HORIZONTAL:
+                matrix.setScale(-1, 1);
+                break;
+            case ExifInterface.ORIENTATION_ROTATE_180:
+                matrix.setRotate(180);
+                break;
+            case ExifInterface.ORIENTATION_FLIP_VERTICAL:
+                matrix.setScale(1, -1);
+                break;
+            case ExifInterface.ORIENTATION_TRANSPOSE:
+                matrix.setRotate(90);
+                matrix.postScale(-1, 1);
+                break;
+            case ExifInterface.ORIENTATION_ROTATE_90:
+                matrix.setRotate(90);
+                break;
+            case ExifInterface.ORIENTATION_TRANSVERSE:
+                matrix.setRotate(-90);
+                matrix.postScale(-1, 1);
+                break;
+            case ExifInterface.ORIENTATION_ROTATE_270:
+                matrix.setRotate(-90);
+                break;
+            default:  // NORMAL, UNDEFINED or a value outside the standard: as stored
+                return bitmap;
+        }
+        Bitmap turned = Bitmap.createBitmap(bitmap, 0, 0, bitmap.getWidth(), bitmap.getHeight(), matrix, true);
+        if (turned != bitmap) {
+            bitmap.recycle();
+        }
+        return turned;
+    }
+
+    // UI thread.
     private void show(Bitmap bitmap) {
         picture = bitmap;
         image.setImageBitmap(bitmap);
         classify();
     }
 
+    // UI thread: classifies the picture shown, on the worker thread.
     private void classify() {
         if (picture == null) {
             return;
         }
         final Bitmap input = picture;
-        // AUTO: the GPU when the device has OpenGL ES 3.1 compute; the result names the one used.
+        // AUTO: the GPU when the device has OpenGL ES 3.1 compute; the result names the one used
+        // and, when AUTO fell back to the CPU, why.
         final Classifier.Backend backend = gpu.isChecked() ? Classifier.Backend.AUTO : Classifier.Backend.CPU;
         worker.execute(() -> {
-            String text = classifyOnWorker(input, backend);
-            runOnUiThread(() -> results.setText(text));
+            try {
+                String text = classifyOnWorker(input, backend);
+                onUiThread(() -> results.setText(text));
+            } catch (Exception | OutOfMemoryError e) {
+                closeClassifier();  // created again on the next try
+                showFailure("Classification failed", e);
+            }
         });
     }
 
     private String classifyOnWorker(Bitmap input, Classifier.Backend backend) {
-        try {
-            if (classifier == null || classifierBackend != backend) {
-                closeClassifier();
-                classifier = Classifier.create(this, new Classifier.Options().setBackend(backend).setTopK(TOP_K));
-                classifierBackend = backend;
-            }
-            List<Recognition> top = classifier.classify(input);
-            StringBuilder text = new StringBuilder(String.format(
-                    Locale.ROOT, "%s, %.1f ms%n%n", classifier.backend(), classifier.lastInferenceMillis()));
-            for (Recognition r : top) {
-                text.append(String.format(Locale.ROOT, "%.4f  %s%n", r.getScore(), r.getLabel()));
-            }
-            return text.toString();
-        } catch (MobilegenException e) {
-            return e.getMessage();
+        if (classifier == null || classifierBackend != backend) {
+            closeClassifier();
+            classifier = Classifier.create(this, new Classifier.Options().setBackend(backend).setTopK(TOP_K));
+            classifierBackend = backend;
         }
+        List<Recognition> top = classifier.classify(input);
+        StringBuilder text = new StringBuilder(String.format(
+                Locale.ROOT, "%s, %.1f ms%n%n", classifier.getBackendInfo(), classifier.lastInferenceMillis()));
+        for (Recognition r : top) {
+            text.append(String.format(Locale.ROOT, "%.4f  %s%n", r.getScore(), r.getLabel()));
+        }
+        return text.toString();
     }
 
     private void closeClassifier() {
@@ -153,5 +256,20 @@ public class MainActivity extends Activity {
             classifier.close();
             classifier = null;
         }
+    }
+
+    // Any thread: `what` and the failure, in the results text.
+    private void showFailure(String what, Throwable failure) {
+        String message = failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
+        onUiThread(() -> results.setText(what + ": " + message));
+    }
+
+    // Runs `action` on the UI thread unless the activity is gone.
+    private void onUiThread(Runnable action) {
+        runOnUiThread(() -> {
+            if (!isFinishing() && !isDestroyed()) {
+                action.run();
+            }
+        });
     }
 }
