@@ -261,9 +261,11 @@ def test_cli_one_line(models, name, tmp_path):
         assert_one_line(inspected, pattern)
     else:
         assert inspected.exit_code == 0, inspected.stderr  # inspect shows models the plan rejects
-    # --debug: the error propagates with its traceback.
-    debug = invoke(["--debug", "simulate", str(model), "--input", str(x)])
-    assert isinstance(debug.exception, cls), repr(debug.exception)
+    # --debug: the traceback of the error's class, then the same one-line error and exit code.
+    debug = invoke(["--debug", "simulate", str(model), "--input", str(x), "--dump-dir", str(tmp_path / "d")])
+    assert debug.exit_code == cls.exit_code and isinstance(debug.exception, SystemExit), repr(debug.exception)
+    assert "Traceback (most recent call last)" in debug.stderr and f"{cls.__module__}.{cls.__name__}" in debug.stderr
+    assert debug.stderr.rstrip().splitlines()[-1] == line
 
 
 def test_inspect_names_unsupported_ops(models, tmp_path):
@@ -355,7 +357,7 @@ def test_bad_labels(conv_file, tmp_path):
                     r"labels.txt: 2 labels for 120 classes")
     labels.write_bytes(b"\xff\xfe\xfa")
     assert_one_line(invoke(["simulate", str(conv_file), "--input", str(x), "--labels", str(labels)]),
-                    r"labels.txt: cannot read labels")
+                    r"labels.txt: labels must be UTF-8 text, one per line")
 
 
 def test_unwritable_output(conv_file, tmp_path):

@@ -91,7 +91,7 @@ def test_inspect_table(files):
     assert "per-channel[8] dim 3" in out  # depthwise filter scales
     assert re.search(r"^ops: \d+ \(QUANTIZE x1, CONV_2D x\d+, DEPTHWISE_CONV_2D x13", out, re.M)
     assert re.search(r"^parameters: [\d,]+ \([\d,]+ bytes\); activations: [\d,]+ bytes$", out, re.M)
-    assert out.rstrip().endswith("supported: yes")
+    assert out.rstrip().endswith("supported: yes (simulate, generate and verify)")
 
 
 def test_inspect_json(files):
