@@ -51,8 +51,62 @@ def test_user_change_is_a_conflict_unless_forced(tmp_path: Path):
 
 def test_file_not_made_by_us_is_a_conflict(tmp_path: Path):
     (tmp_path / "a.txt").write_text("mine\n")
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError) as e:
         write_project(tmp_path, {"a.txt": "generated\n"}, **META)
+    msg = str(e.value)
+    assert "\n" not in msg and "a.txt" in msg and "not written by mobilegen" in msg and "--force" in msg
+    assert "changed since" not in msg
+    assert (tmp_path / "a.txt").read_text() == "mine\n"
+
+
+def test_file_not_made_by_us_next_to_a_previous_generation(tmp_path: Path):
+    """With a provenance record present, a file it does not list is still one mobilegen never
+    wrote (not "changed since generated"); a user-changed generated file is named as such, both
+    kinds in one line."""
+    write_project(tmp_path, {"a.txt": "one\n"}, **META)
+    (tmp_path / "a.txt").write_text("edited\n")
+    (tmp_path / "b.txt").write_text("the user's own\n")
+    with pytest.raises(ConflictError) as e:
+        write_project(tmp_path, {"a.txt": "two\n", "b.txt": "generated\n"}, **META)
+    msg = str(e.value)
+    assert "\n" not in msg and "--force" in msg
+    edited, foreign = msg.split("; ")[:2]
+    assert "changed since they were generated: a.txt" in edited and "b.txt" not in edited
+    assert "not written by mobilegen" in foreign and foreign.endswith(": b.txt")
+    assert (tmp_path / "b.txt").read_text() == "the user's own\n"
+    result = actions(write_project(tmp_path, {"a.txt": "two\n", "b.txt": "generated\n"}, **META, force=True))
+    assert result == {"a.txt": "conflict", "b.txt": "conflict"}
+    assert (tmp_path / "b.txt").read_text() == "generated\n"
+    assert set(json.loads((tmp_path / PROVENANCE).read_text())["files"]) == {"a.txt", "b.txt"}
+
+
+def test_edited_stale_file_is_a_conflict_not_deleted(tmp_path: Path):
+    """A file generated last time and not now is removed only when unchanged; one the user edited
+    is a conflict: kept and named (nothing else is written), deleted only under --force."""
+    write_project(tmp_path, {"a.txt": "one\n", "old.txt": "x\n", "old2.txt": "y\n"}, **META)
+    (tmp_path / "old.txt").write_text("the user's notes\n")
+    for dry_run in (True, False):
+        with pytest.raises(ConflictError) as e:
+            write_project(tmp_path, {"a.txt": "two\n"}, **META, dry_run=dry_run)
+        msg = str(e.value)
+        assert "\n" not in msg and "old.txt" in msg and "old2.txt" not in msg and "--force" in msg
+        assert "no longer generates" in msg and "kept" in msg and "delete" in msg
+    assert (tmp_path / "old.txt").read_text() == "the user's notes\n"
+    assert (tmp_path / "old2.txt").exists() and (tmp_path / "a.txt").read_text() == "one\n"
+    assert set(json.loads((tmp_path / PROVENANCE).read_text())["files"]) == {"a.txt", "old.txt", "old2.txt"}
+    result = actions(write_project(tmp_path, {"a.txt": "two\n"}, **META, dry_run=True, force=True))
+    assert result == {"a.txt": "updated", "old.txt": "conflict", "old2.txt": "removed"}
+    assert (tmp_path / "old.txt").exists() and (tmp_path / "old2.txt").exists()
+    result = actions(write_project(tmp_path, {"a.txt": "two\n"}, **META, force=True))
+    assert result == {"a.txt": "updated", "old.txt": "conflict", "old2.txt": "removed"}
+    assert not (tmp_path / "old.txt").exists() and not (tmp_path / "old2.txt").exists()
+    assert set(json.loads((tmp_path / PROVENANCE).read_text())["files"]) == {"a.txt"}
+
+
+def test_stale_file_the_user_deleted_is_no_conflict(tmp_path: Path):
+    write_project(tmp_path, {"a.txt": "one\n", "old.txt": "x\n"}, **META)
+    (tmp_path / "old.txt").unlink()
+    assert actions(write_project(tmp_path, {"a.txt": "one\n"}, **META)) == {"a.txt": "identical"}
 
 
 def test_dry_run_writes_nothing(tmp_path: Path):

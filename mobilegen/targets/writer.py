@@ -1,8 +1,14 @@
 """Writing a generated project safely (copier's rules).
 
 - Every file is reported: created, identical, updated, conflict, or removed (stale).
-- A file the user changed since the last generation (its hash differs from the one recorded in the
-  provenance file) is a conflict: nothing is written unless `force`, and the conflicts are listed.
+- A conflict stops the whole write unless `force` (then the generated content wins), and the
+  conflicts are listed in one line, each kind said as such:
+  * a file the user changed since the last generation (its hash differs from the one recorded in
+    the provenance file);
+  * a stale file (generated last time, not generated now) that the user changed: it would be
+    deleted; it is kept unless `force`. An unchanged stale file is removed;
+  * a file in the destination that mobilegen never wrote (not in the provenance record) where a
+    generated file goes.
 - Nothing is written outside the destination: relative paths only, no `..`, and no symlink inside
   the destination may lead out of it.
 - A dry run reports the same without touching the disk.
@@ -26,7 +32,8 @@ PROVENANCE = "mobilegen.json"
 @dataclass
 class FileAction:
     path: str
-    action: str  # created | identical | updated | conflict | removed | kept
+    action: str  # created | identical | updated | conflict | removed
+    # conflict: overwritten (or, for a stale file, deleted) under `force`; otherwise nothing is written.
 
 
 class ConflictError(UserInputError):
@@ -74,7 +81,9 @@ def write_project(
     data = {rel: _as_bytes(c) for rel, c in sorted(files.items())}
     previous = _read_previous(root)
     actions: list[FileAction] = []
-    conflicts = []
+    edited: list[str] = []  # generated last time, changed by the user since
+    stale_edited: list[str] = []  # generated last time but not now, changed by the user since
+    foreign: list[str] = []  # not written by mobilegen (absent from the provenance record)
     for rel, content in data.items():
         target = _safe_target(root, rel)
         if not target.exists():
@@ -89,35 +98,53 @@ def write_project(
             actions.append(FileAction(rel, "updated"))
         else:
             actions.append(FileAction(rel, "conflict"))
-            conflicts.append(rel)
+            (edited if rel in previous else foreign).append(rel)
     for rel, old_sha in sorted(previous.items()):
         if rel in data:
             continue
         target = _safe_target(root, rel)
         if target.is_file():
-            unchanged = _sha(target.read_bytes()) == old_sha
-            actions.append(FileAction(rel, "removed" if unchanged else "kept"))
-    if conflicts and not force:
-        listing = ", ".join(conflicts[:10]) + (f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
-        raise ConflictError(
-            f"{len(conflicts)} file(s) in {root} were changed since they were generated: {listing}; "
-            "rerun with --force to overwrite them"
-        )
+            if _sha(target.read_bytes()) == old_sha:
+                actions.append(FileAction(rel, "removed"))
+            else:
+                actions.append(FileAction(rel, "conflict"))
+                stale_edited.append(rel)
+    if (edited or stale_edited or foreign) and not force:
+        raise ConflictError(_conflict_message(root, edited, stale_edited, foreign))
     if dry_run:
         return actions
     root.mkdir(parents=True, exist_ok=True)
     for a in actions:
         target = _safe_target(root, a.path)
-        if a.action in ("created", "updated", "conflict"):
+        if a.action in ("created", "updated", "conflict") and a.path in data:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".mobilegen-tmp")
             tmp.write_bytes(data[a.path])
             os.replace(tmp, target)
-        elif a.action == "removed":
+        elif a.action in ("removed", "conflict"):  # a stale file (a changed one only under force)
             target.unlink()
     prov = provenance_record(tool_version, model_sha256, options, data)
     (root / PROVENANCE).write_bytes(prov)
     return actions
+
+
+def _listing(paths: list[str]) -> str:
+    return ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+
+
+def _conflict_message(root: Path, edited: list[str], stale_edited: list[str], foreign: list[str]) -> str:
+    """One line naming every conflict by its kind, then what --force would do."""
+    parts = []
+    if edited:
+        parts.append(f"{len(edited)} file(s) in {root} were changed since they were generated: {_listing(edited)}")
+    if stale_edited:
+        parts.append(f"{len(stale_edited)} file(s) in {root} that mobilegen generated before and no longer generates "
+                     f"were changed since, so they are kept instead of deleted: {_listing(stale_edited)}")
+    if foreign:
+        parts.append(f"{len(foreign)} file(s) in {root} were not written by mobilegen (they are not in its "
+                     f"{PROVENANCE}) and would be overwritten: {_listing(foreign)}")
+    does = ["overwrite" if edited or foreign else "", "delete" if stale_edited else ""]
+    return "; ".join(parts) + f"; rerun with --force to {' or '.join(d for d in does if d)} them"
 
 
 def _read_previous(root: Path) -> dict[str, str]:
