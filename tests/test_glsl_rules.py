@@ -142,6 +142,9 @@ def test_types_and_precision():
     assert [r for r, _ in rules(shader(GOOD_BODY, image.format("")))] == [R_PRECISION]
     assert rules(shader(GOOD_BODY, image.format("highp"))) == []
     assert rules(shader(GOOD_BODY, "precision highp image2D;\n" + image.format(""))) == []
+    assert rules(shader(GOOD_BODY, "uniform sampler2D tex;\n")) == []  # predeclared lowp
+    assert [r for r, _ in rules(shader(GOOD_BODY, "uniform usampler2D tex;\n"))] == [R_PRECISION]
+    assert rules(shader("  int image2D_index = 0; int sampler_count = image2D_index;\n")) == []
 
 
 @pytest.mark.parametrize("local,ok", [

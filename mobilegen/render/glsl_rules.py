@@ -86,7 +86,13 @@ RESERVED_TYPES = frozenset(
 PRECISIONS = frozenset(("highp", "mediump", "lowp"))
 # Opaque types that have a predeclared default precision in every non-fragment language (§4.7.4).
 DEFAULT_PRECISION_OPAQUE = frozenset(("sampler2D", "samplerCube", "atomic_uint"))
-OPAQUE_TYPE = re.compile(r"^[iu]?(sampler|image)\w+$")
+# The sampler and image types of GLSL ES §3.7 / §4.1 (3.20's list; 3.10 has a subset).
+OPAQUE_TYPES = frozenset(
+    [f"{p}sampler{s}" for p in ("", "i", "u") for s in ("2D", "2DArray", "2DMS", "2DMSArray", "3D", "Cube",
+                                                         "CubeArray", "Buffer")]
+    + ["sampler2DShadow", "sampler2DArrayShadow", "samplerCubeShadow", "samplerCubeArrayShadow"]
+    + [f"{p}image{s}" for p in ("", "i", "u") for s in ("2D", "2DArray", "3D", "Cube", "CubeArray", "Buffer")]
+)
 CONTROL_KEYWORDS = frozenset(("if", "else", "for", "while", "do", "switch"))
 # std430 sizes / array strides in bytes of the shared-variable element types mobilegen could use.
 STD430_STRIDE = {
@@ -245,8 +251,7 @@ class _Checker:
             elif t.text == "precision" and i + 2 < len(toks):
                 self.facts.precision_types.add(toks[i + 2].text)
         for i, t in enumerate(toks):
-            if ("ampler" in t.text or "image" in t.text) and OPAQUE_TYPE.match(t.text) \
-                    and t.text not in DEFAULT_PRECISION_OPAQUE:
+            if t.text in OPAQUE_TYPES and t.text not in DEFAULT_PRECISION_OPAQUE:
                 prev = toks[i - 1].text if i else ""
                 if prev == "precision" or (i >= 2 and toks[i - 2].text == "precision"):
                     continue
