@@ -718,3 +718,92 @@ def test_errors_developers_can_act_on():
     assert "Log.w(TAG," in finalize and "nativeClose(handle);" in finalize and "super.finalize();" in finalize
     engine_h = (ENGINE_HEADERS / "engine.h").read_text()
     assert "virtual const BackendInfo& backend_info() const = 0;" in engine_h
+
+
+JNI_PROBE = r"""
+// Runs pieces of the generated JNI bridge against a fake JNIEnv: a std::bad_alloc escaping a
+// native method becomes MobilegenException("OutOfMemory", ...), and a GPU fallback is logged
+// (Debian's host liblog prints to stderr).
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+#include "mobilegen_jni.cpp"
+#include "backend.h"
+
+namespace {
+std::string g_thrown_status, g_thrown_message;
+bool g_pending = false;
+jboolean fake_exception_check(JNIEnv*) { return g_pending ? JNI_TRUE : JNI_FALSE; }
+jstring fake_new_string_utf(JNIEnv*, const char* text) { return reinterpret_cast<jstring>(new std::string(text)); }
+jobject fake_new_object(JNIEnv*, jclass, jmethodID, ...);
+jint fake_throw(JNIEnv*, jthrowable) { g_pending = true; return 0; }
+jobject fake_new_object(JNIEnv*, jclass, jmethodID, ...) { return reinterpret_cast<jobject>(&g_pending); }
+jobject fake_new_object_v(JNIEnv*, jclass, jmethodID, va_list args) {
+  g_thrown_status = *reinterpret_cast<std::string*>(va_arg(args, jstring));
+  g_thrown_message = *reinterpret_cast<std::string*>(va_arg(args, jstring));
+  return reinterpret_cast<jobject>(&g_pending);
+}
+}  // namespace
+
+// What the probe links but never calls: Android's asset and bitmap APIs and the engine's backends.
+extern "C" {
+AAssetManager* AAssetManager_fromJava(JNIEnv*, jobject) { return nullptr; }
+AAsset* AAssetManager_open(AAssetManager*, const char*, int) { return nullptr; }
+void AAsset_close(AAsset*) {}
+const void* AAsset_getBuffer(AAsset*) { return nullptr; }
+off64_t AAsset_getLength64(AAsset*) { return 0; }
+int AndroidBitmap_getInfo(JNIEnv*, jobject, AndroidBitmapInfo*) { return -1; }
+int AndroidBitmap_lockPixels(JNIEnv*, jobject, void**) { return -1; }
+int AndroidBitmap_unlockPixels(JNIEnv*, jobject) { return -1; }
+}
+namespace mobilegen {
+std::unique_ptr<BackendImpl> make_gles_backend() { return nullptr; }
+std::unique_ptr<BackendImpl> make_cpu_backend() { return nullptr; }
+const ModelPlan& model_plan() { static const ModelPlan plan{}; return plan; }
+}  // namespace mobilegen
+
+int main() {
+  JNINativeInterface_ table{};
+  table.ExceptionCheck = fake_exception_check;
+  table.NewStringUTF = fake_new_string_utf;
+  table.NewObject = fake_new_object;
+  table.NewObjectV = fake_new_object_v;
+  table.Throw = fake_throw;
+  JNIEnv env{};
+  env.functions = &table;
+  guarded(&env, [] { throw std::bad_alloc(); });
+  std::printf("%s|%s\n", g_thrown_status.c_str(), g_thrown_message.c_str());
+  mobilegen::BackendInfo info;
+  info.backend = mobilegen::Backend::Cpu;
+  info.renderer = "llvmpipe (LLVM 15.0.6, 256 bits)";
+  info.fallback_status = mobilegen::Status::GpuError;
+  info.fallback_reason = "GPU backend: shader conv_0 does not compile: 0:1: error";
+  log_backend(info);
+  return 0;
+}
+"""
+
+
+def test_jni_bad_alloc_is_out_of_memory_and_the_fallback_is_logged(tmp_path: Path):
+    require_file(ANDROID_INCLUDE / "android" / "log.h", "android-liblog-dev")
+    liblog = Path("/usr/lib/x86_64-linux-gnu/android")
+    require_file(liblog / "liblog.so", "android-liblog-dev")
+    home = java_home()
+    files = render(make_ctx(), tmp_path / "project")
+    jni = tmp_path / "project" / JNI_DIR
+    (jni / "probe.cpp").write_text(JNI_PROBE)
+    exe = tmp_path / "probe"
+    # The bridge with the engine's model-independent core minus the backends (stubbed in the probe).
+    engine = [str(ENGINE_HEADERS / f) for f in ("engine.cpp", "blob.cpp", "npy.cpp")]
+    res = subprocess.run(
+        [gxx(), "-std=c++17", "-O0", "-Wall", "-Wno-unused-function", f"-I{home / 'include'}", f"-I{home / 'include' / 'linux'}",
+         f"-I{ANDROID_INCLUDE}", f"-I{ENGINE_HEADERS}", f"-I{jni}", str(jni / "probe.cpp"), str(jni / "bitmap_input.cpp"),
+         *engine, f"-L{liblog}", f"-Wl,-rpath,{liblog}", "-llog", "-o", str(exe)],
+        capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert files
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "OutOfMemory|native allocation failed"
+    assert "GPU backend unavailable, running on the CPU: GpuError: GPU backend: shader conv_0 does not compile" in run.stderr
+    assert "llvmpipe" in run.stderr and "mobilegen.com_example_mobilegen_demo" in run.stderr, run.stderr
