@@ -4,8 +4,8 @@ syntax-checked against the JDK's and Debian's Android headers, and the portable 
 preprocessing run on the host against the simulator's (Pillow's) preprocessing.
 
 Tools: a JDK (javac, jar, java, javap), g++, and the Debian packages android-liblog-dev and
-android-platform-frameworks-native-headers. `require_tool` skips with what to install, or fails
-under CI=true, like tests.harness.require does for Python modules.
+android-platform-frameworks-native-headers. `require_tool` / `require_file` (tests.harness) skip with
+what to install, or fail under CI=true, like tests.harness.require does for Python modules.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 from mobilegen.errors import UserInputError
 from mobilegen.render import escape
 from mobilegen.targets.android_files import android_files
+from tests.harness import require_file, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB_SRC = Path(__file__).parent / "android_stub"
@@ -50,25 +51,6 @@ HOSTILE = [
     "??/ trigraph",
     "",
 ]
-
-
-def require_tool(name: str, apt_package: str) -> str:
-    """The path of `name`, or skip naming the package to install; under CI=true a missing tool fails."""
-    path = shutil.which(name)
-    if path is None:
-        msg = f"{name} is not installed; install it with: apt-get install {apt_package} (make setup does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
-def require_file(path: Path, apt_package: str) -> None:
-    if not path.exists():
-        msg = f"{path} is missing; install it with: apt-get install {apt_package} (make setup does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def java_home() -> Path:
