@@ -10,19 +10,16 @@ tests/.model_cache/engine/). Missing tools skip locally with what to install and
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.harness import random_input, tensor_mismatches
+from tests.harness import missing, random_input, require_tool, tensor_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"  # committed: the model android_sample/ is made from
-GLSLANG_HINT = "apt-get install glslang-tools"
 EGL_HINT = "apt-get install libegl-mesa0 libgl1-mesa-dri libegl-dev libgles-dev"
 VALIDATE_TIMEOUT_S = 120
 
@@ -31,17 +28,11 @@ VALIDATE_TIMEOUT_S = 120
 GPU_MODES = ("float32", "float16", "int8", "int8_io", "uint8")
 
 
-def _missing(msg: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
+_missing = missing  # skip locally, fail under CI=true (tests.harness)
 
 
 def require_glslang() -> str:
-    exe = shutil.which("glslangValidator")
-    if exe is None:
-        _missing(f"glslangValidator is not installed; install it with: {GLSLANG_HINT}")
-    return exe
+    return require_tool("glslangValidator", "glslang-tools")
 
 
 def engine_model(model: bytes, precision: str | None = None):
@@ -296,7 +287,7 @@ def test_program_binary_cache(tmp_path):
     run_gpu(engine, x, tmp_path / "cold", cache_dir=cache, dump=False)
     files = sorted(cache.glob("*.glbin"))
     if not files:
-        pytest.skip("the GL driver offers no program binary formats")
+        _missing("the GL driver offers no program binary formats (Mesa's llvmpipe does); install Mesa: " + EGL_HINT)
     assert not list(cache.glob("*.tmp"))
     cold = np.load(tmp_path / "cold" / "y.npy")
     stamps = {p: p.stat().st_mtime_ns for p in files}
