@@ -13,10 +13,9 @@ The numbers:
       worst), which is what the tolerance allows;
     * whole runs of one-op models: every tensor within FP16_RTOL (8-bit tensors within 1 LSB: a
       float that lands on the other side of a quantization boundary);
-    * whole runs of MobileNets are reported, not held to FP16_RTOL: a value that rounds to the
-      neighbouring half feeds the next layers, and over 20-50 layers these differences spread
-      (on the demo model about 2e-3 of max|b| at depth, while fp16 and fp32 storage differ by
-      about 8e-3 there).
+    * whole runs of MobileNets are held to WHOLE_RUN_RTOL = 6e-3, not FP16_RTOL: a value that
+      rounds to the neighbouring half feeds the next layers, and over 20-50 layers these
+      differences spread (measured below WHOLE_RUN_RTOL; storing truncated halves gives 9e-3).
 - the tolerance is meaningful: kernel by kernel, the engine's difference from the fp16 simulator
   is more than 10x smaller (relative L2) than the difference between float32 and float16 storage.
 """
@@ -38,6 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"
 ENGINE_DIR = ROOT / "templates" / "cpp" / "engine"
 FP16_RTOL = 1e-3
+# Whole runs of MobileNets: engine vs fp16 simulator, max|a - b| / max|b| on every float tensor of
+# the run. Measured on both backends: the demo (V1 0.25 int8) 2.4e-3 to 3.1e-3 over three inputs,
+# V1 0.25 float32 2.3e-3, V2 0.35 float32 and float16 3.6e-3, V2 0.35 int8 3.8e-3 (the README's
+# "about 4e-3"); with every stored half truncated instead of rounded (half.h or pack_half4) the
+# demo gives 8.6e-3 to 9.0e-3. 6e-3 is 1.6x the largest measured value and 1.4x below truncation.
+WHOLE_RUN_RTOL = 6e-3
 FP16_MODES = ("float32", "float16", "int8")  # float16: the .tflite's weights are float16
 BACKENDS = ("gpu", "cpu")
 
@@ -127,6 +132,17 @@ def whole_run(engine: BuiltEngine, got: dict[int, np.ndarray], x: np.ndarray) ->
     want = Simulator(engine.plan).run([x])
     want32 = Simulator(build_plan(engine.graph)).run([x])
     return {i: (_relative(got[i], want[i]), _relative(want32[i], want[i])) for i in got if i in want}
+
+
+def check_whole_run(engine: BuiltEngine, got: dict[int, np.ndarray], x: np.ndarray, label: str) -> None:
+    """Every float tensor of a whole run within WHOLE_RUN_RTOL of the fp16 simulator."""
+    errors = {i: e for i, e in whole_run(engine, got, x).items() if got[i].dtype == np.float32}
+    assert errors, label
+    worst = max(errors, key=lambda i: errors[i][0])
+    engine_err, storage_err = errors[worst]
+    assert engine_err <= WHOLE_RUN_RTOL, (
+        f"{label}: whole run, tensor {worst}: engine vs fp16 simulator {engine_err:.2e} > {WHOLE_RUN_RTOL} "
+        f"(fp32 vs fp16 storage {storage_err:.2e})")
 
 
 def check_one_op(engine: BuiltEngine, label: str, backend: str, work: Path, seeds=(0, 1)) -> None:
@@ -310,7 +326,7 @@ FP16_MOBILENETS = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("family,alpha,resolution,mode", FP16_MOBILENETS, ids=str)
 def test_mobilenet_fp16(family, alpha, resolution, mode, backend, tmp_path):
-    """Every kernel of a MobileNet within FP16_RTOL; the whole run's output is reported."""
+    """Every kernel of a MobileNet within FP16_RTOL, every tensor of the whole run within WHOLE_RUN_RTOL."""
     from tests.test_mobilenet import mobilenet_tflite
 
     model = mobilenet_tflite(family, alpha, resolution, 10, mode)
@@ -323,17 +339,15 @@ def test_mobilenet_fp16(family, alpha, resolution, mode, backend, tmp_path):
     x = random_input(g.tensors[g.inputs[0]], 0)
     got = engine_values(engine, x, backend, tmp_path / "run")
     kernel_by_kernel(engine, got, label)
-    out = g.outputs[0]
-    engine_err, storage_err = whole_run(engine, got, x)[out]
-    print(f"{label}: whole run, output: engine vs fp16 simulator {engine_err:.2e}, "
-          f"fp32 vs fp16 simulator {storage_err:.2e}")
+    check_whole_run(engine, got, x, label)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fp16_tolerance_is_meaningful(backend, tmp_path):
     """On the demo MobileNet (int8, run at fp16), kernel by kernel: the engine's difference from
     the fp16 simulator is a small fraction of what float32 instead of float16 storage changes, so
-    an engine that stored float32 (or rounded differently) would fail."""
+    an engine that stored float32 (or rounded differently) would fail; the whole run within
+    WHOLE_RUN_RTOL."""
     engine = _fp16_engine(DEMO_MODEL.read_bytes())
     g = engine.graph
     x = random_input(g.tensors[g.inputs[0]], 0)
@@ -345,6 +359,7 @@ def test_fp16_tolerance_is_meaningful(backend, tmp_path):
           f"float32 vs float16 storage {storage_l2:.2e}")
     assert storage_l2 > 1e-4, "float16 storage should change the numbers"
     assert engine_l2 < storage_l2 / 10
+    check_whole_run(engine, got, x, f"demo at fp16 [{backend}]")
 
 
 # --------------------------------------------------------------------------------------------------
