@@ -11,8 +11,18 @@ from pathlib import Path
 from mobilegen.errors import UserInputError
 
 CPP_DIR = Path("sdk/src/main/cpp")
-BLOB = Path("sdk/src/main/assets/mobilegen/model.mgw")
+ASSETS = Path("sdk/src/main/assets")
+BLOB_NAME = "model.mgw"  # under ASSETS/<sdk name>/ (mobilegen.targets.android)
 RUNNER = "mobilegen_run"
+
+
+def project_blob(project: Path) -> Path:
+    """The weights blob of a generated project: ASSETS/<sdk name>/model.mgw, the one there is."""
+    found = sorted((Path(project) / ASSETS).glob(f"*/{BLOB_NAME}"))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise UserInputError(f"{project}: {what} {ASSETS}/*/{BLOB_NAME} found; expected the one `mobilegen generate` writes")
+    return found[0]
 
 
 def _tool(name: str, hint: str) -> str:
@@ -49,7 +59,7 @@ def run_host(
     backend: str = "gpu", cache_dir: Path | None = None, repeat: int = 1,
 ) -> dict:
     """Run the built engine once (or `repeat` times); returns the runner's JSON report."""
-    cmd = [str(runner), "--blob", str(Path(project) / BLOB), "--input", str(input_npy), "--output", str(output_npy),
+    cmd = [str(runner), "--blob", str(project_blob(project)), "--input", str(input_npy), "--output", str(output_npy),
            "--backend", backend, "--repeat", str(repeat)]
     if dump_dir is not None:
         cmd += ["--dump-dir", str(dump_dir)]
