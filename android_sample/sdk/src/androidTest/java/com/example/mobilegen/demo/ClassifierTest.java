@@ -1,6 +1,8 @@
 package com.example.mobilegen.demo;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.assertArrayEquals;
 
 import android.content.Context;
@@ -33,6 +35,25 @@ public class ClassifierTest {
         checkGolden(Classifier.Backend.CPU);
     }
 
+    /** AUTO names the backend it took and, when it left the GPU, why. */
+    @Test
+    public void autoReportsItsBackend() {
+        Context context = InstrumentationRegistry.getInstrumentation().getContext();
+        try (Classifier classifier = Classifier.create(context, new Classifier.Options())) {
+            Classifier.BackendInfo info = classifier.getBackendInfo();
+            assertEquals(classifier.backend(), info.getBackend());
+            if (info.getBackend() == Classifier.Backend.GPU) {
+                assertFalse(info.toString(), info.isFallback());
+                assertFalse("the GPU's renderer", info.getRenderer().isEmpty());
+            } else {
+                assertTrue(info.toString(), info.isFallback());
+                assertTrue(info.toString(), MobilegenException.GPU_UNAVAILABLE.equals(info.getFallbackStatus())
+                        || MobilegenException.GPU_ERROR.equals(info.getFallbackStatus()));
+                assertFalse(info.toString(), info.getFallbackReason().isEmpty());
+            }
+        }
+    }
+
     private static void checkGolden(Classifier.Backend backend) throws IOException {
         Context context = InstrumentationRegistry.getInstrumentation().getContext();
         byte[] input = readAsset(context, "golden_input.bin");
@@ -44,7 +65,8 @@ public class ClassifierTest {
         try {
             classifier = Classifier.create(context, new Classifier.Options().setBackend(backend));
         } catch (MobilegenException e) {
-            Assume.assumeFalse("no OpenGL ES 3.1 compute on this device", "GpuUnavailable".equals(e.getStatus()));
+            Assume.assumeFalse("no OpenGL ES 3.1 compute on this device",
+                    MobilegenException.GPU_UNAVAILABLE.equals(e.getStatus()));
             throw e;
         }
         try {
