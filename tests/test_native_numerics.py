@@ -6,7 +6,8 @@
   shaders on Mesa (EGL surfaceless, llvmpipe), through tests/native/glsl_run.cpp;
 - the generated engine on both backends on inputs a random test rarely hits: QUANTIZE of floats
   exactly on the rounding ties x / scale = k + 1/2, and an int8 model without ReLU (negative
-  activations reach ADD's requantization) whose SOFTMAX has many rows and a wide logit range.
+  activations reach ADD's requantization) whose SOFTMAX has many rows and a wide logit range,
+  and int8 AVERAGE_POOL sums exactly on a negative half (the CPU's C division, the GPU's magnitude).
 
 The grids: int32 edges (INT32_MIN / MAX, 0, +-1 and the ties k * 2^e +- 2^(e-1) at every exponent,
 with their neighbours), exhaustive ranges (every int16 value at every shift 0..31, all 65536
@@ -543,3 +544,32 @@ def test_no_relu_and_many_softmax_rows(backend, tmp_path):
         where = {i: f"{name} [{backend}] seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
         problems = tensor_mismatches(got, want, where, ("engine", "simulator"))
         assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_average_pool_rounds_negative_halves_away(backend, tmp_path):
+    """int8 AVERAGE_POOL's (acc -+ n/2) / n: 2x2 windows (n = 4, and 2 or 1 at the SAME-padded
+    edges) on random inputs put many sums, negative ones included, exactly on a half."""
+    from mobilegen.sim.runner import Simulator
+    from tests.harness import model_bytes, random_input
+    from tests.models import BUILDERS
+
+    from tests.test_engine_cpu import build_engine
+
+    engine = build_engine(model_bytes(("avg_pool", BUILDERS["avg_pool"],
+                                       dict(h=9, w=11, c=6, pool=2, stride=2, padding="same")), "int8"))
+    g = engine.graph
+    pool = next(op for op in g.ops if op.opcode == "AVERAGE_POOL_2D")
+    q_in, q_out = pool.inputs[0], pool.outputs[0]
+    for seed in (0, 1):
+        x = random_input(g.tensors[g.inputs[0]], seed)
+        want = Simulator(engine.plan).run([x])
+        v = want[q_in][0].astype(np.int64)  # [9, 11, 6]
+        padded = np.pad(v, ((0, 1), (0, 1), (0, 0)))
+        valid = np.pad(np.ones(v.shape[:2], np.int64), ((0, 1), (0, 1)))
+        acc = padded.reshape(5, 2, 6, 2, 6).sum(axis=(1, 3))
+        n = valid.reshape(5, 2, 6, 2).sum(axis=(1, 3))[..., None]
+        negative_halves = (acc < 0) & (n % 2 == 0) & (acc % n == n // 2)
+        assert negative_halves.sum() >= 10, int(negative_halves.sum())
+        got = _engine_dump(engine, x, backend, tmp_path / f"{backend}{seed}")
+        np.testing.assert_array_equal(got[q_out], want[q_out], err_msg=f"AVERAGE_POOL [{backend}] seed {seed}")
