@@ -17,10 +17,13 @@ setup: $(STAMP)
 
 # Debian packages the tests and `verify` need: a C++ toolchain and CMake for the generated engine,
 # Mesa's EGL + GLES 3.1 (llvmpipe) to run it headless, glslang to validate shaders, a JDK and the
-# Android NDK-style headers (log, asset manager, bitmap) to compile the Java and JNI sources.
+# Android NDK-style headers (log, asset manager, bitmap) to compile the Java and JNI sources, and
+# the aarch64 / armv7 cross g++ and qemu-user to build the engine for Arm Linux and run it
+# (`verify --arch`, tests/test_arm.py).
 APT_PACKAGES := python3-venv python3-pip g++ cmake libegl-dev libgles-dev libegl-mesa0 \
 	libgl1-mesa-dri glslang-tools default-jdk-headless android-liblog-dev \
-	android-platform-frameworks-native-headers
+	android-platform-frameworks-native-headers \
+	g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user
 
 # System packages only when missing (apt-get needs root, as on CI and the dev machines).
 $(STAMP): pyproject.toml

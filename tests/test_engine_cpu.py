@@ -40,12 +40,21 @@ SWEEP_MODES = ("float32", "float16", "int8", "int8_io", "uint8")
 # --------------------------------------------------------------------------------------------------
 # Building and running engines
 # --------------------------------------------------------------------------------------------------
-def require_toolchain() -> None:
-    """Skip (fail under CI=true) when the host cannot build the engine, naming what to install."""
-    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
-    missing += [str(h) for h in GL_HEADERS if not h.exists()]
+def require_toolchain(arch: str = "host") -> None:
+    """Skip (fail under CI=true) when the host cannot build the engine, naming what to install;
+    for an Arm `arch` (mobilegen.verify.host.CROSS): its cross g++ and qemu-user."""
+    if arch == "host":
+        missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+        missing += [str(h) for h in GL_HEADERS if not h.exists()]
+        hint = TOOLCHAIN_HINT
+    else:
+        from mobilegen.verify.host import CROSS, QEMU_PACKAGE
+
+        t = CROSS[arch]
+        missing = [tool for tool in ("cmake", t.compiler, t.qemu) if shutil.which(tool) is None]
+        hint = f"apt-get install cmake {t.compiler_package} {QEMU_PACKAGE}"
     if missing:
-        msg = f"building the C++ engine needs {', '.join(missing)}; install with: {TOOLCHAIN_HINT}"
+        msg = f"building the C++ engine needs {', '.join(missing)}; install with: {hint}"
         from tests.harness import missing as skip_or_fail  # `missing` is the list here
 
         skip_or_fail(msg)
@@ -90,15 +99,30 @@ def _copy_static_sources(dest: Path) -> None:
             shutil.copyfile(p, target)
 
 
-_core_lib: Path | None = None
+_core_libs: dict[str, Path] = {}
 
 
-def core_library() -> Path:
-    """libmobilegen_core.a built once per revision of the engine sources."""
-    global _core_lib
-    if _core_lib is not None and _core_lib.exists():
-        return _core_lib
-    d = CACHE / f"core-{_sources_digest()}"
+def _arch_key(arch: str) -> str:
+    """Cache-key part of a build for `arch`: its name and toolchain file (empty for the host)."""
+    if arch == "host":
+        return ""
+    from mobilegen.verify.host import toolchain_text
+
+    return f"{arch}-{hashlib.sha256(toolchain_text(arch).encode()).hexdigest()[:8]}-"
+
+
+def _arch_cmake_args(arch: str, build: Path) -> list[str]:
+    from mobilegen.verify.host import cmake_args
+
+    return cmake_args(arch, build)
+
+
+def core_library(arch: str = "host") -> Path:
+    """libmobilegen_core.a built once per revision of the engine sources (and target `arch`)."""
+    lib = _core_libs.get(arch)
+    if lib is not None and lib.exists():
+        return lib
+    d = CACHE / f"core-{_arch_key(arch)}{_sources_digest()}"
     lib = d / "build" / "libmobilegen_core.a"
     with _locked(d):
         if not lib.exists():
@@ -106,46 +130,52 @@ def core_library() -> Path:
             _copy_static_sources(d / "src")
             # The core target does not compile the model plan; CMake only needs the file to exist.
             (d / "src" / "engine" / "model_plan.cpp").write_text("// placeholder: not compiled for mobilegen_core\n")
-            _cmake(d / "src", d / "build", target="mobilegen_core")
-    _core_lib = lib
+            _cmake(d / "src", d / "build", *_arch_cmake_args(arch, d / "build"), target="mobilegen_core")
+    _core_libs[arch] = lib
     return lib
 
 
 class BuiltEngine:
-    def __init__(self, directory: Path, em, plan):
+    def __init__(self, directory: Path, em, plan, arch: str = "host"):
+        from mobilegen.verify.host import launcher
+
         self.dir = directory
         self.exe = directory / "build" / "mobilegen_run"
         self.blob = directory / "model.mgw"
         self.em = em
         self.plan = plan  # what the engine runs (a float plan for an integer model at fp32)
         self.graph = plan.graph
+        self.arch = arch
+        self.launcher = launcher(arch)  # qemu-user for an Arm build
 
     def run(self, x: np.ndarray, work: Path, backend: str = "cpu", blob: Path | None = None, dump: bool = True,
             repeat: int = 1) -> subprocess.CompletedProcess:
         work.mkdir(parents=True, exist_ok=True)
         np.save(work / "x.npy", x)
-        cmd = [str(self.exe), "--blob", str(blob or self.blob), "--input", str(work / "x.npy"),
+        cmd = [*self.launcher, str(self.exe), "--blob", str(blob or self.blob), "--input", str(work / "x.npy"),
                "--output", str(work / "y.npy"), "--backend", backend, "--repeat", str(repeat)]
         if dump:
             cmd += ["--dump-dir", str(work / "dump")]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
-def build_engine(model: bytes, name: str = "model.tflite", precision: str | None = None) -> BuiltEngine:
-    """Generate the engine tree for `model`, build mobilegen_run against the cached core."""
-    require_toolchain()
+def build_engine(model: bytes, name: str = "model.tflite", precision: str | None = None,
+                 arch: str = "host") -> BuiltEngine:
+    """Generate the engine tree for `model`, build mobilegen_run (for `arch`: the host, or an Arm
+    target run under qemu-user) against the cached core."""
+    require_toolchain(arch)
     from mobilegen.export import export_plan, plan_for_precision
     from mobilegen.targets.engine_tree import engine_files
     from mobilegen.tflite.reader import read_model
 
     plan, precision = plan_for_precision(read_model(model), precision)
     em = export_plan(plan, precision)
-    core = core_library()
+    core = core_library(arch)
     files = engine_files(em, name, model)
     # Keyed by the generated sources too: they change with the GLSL templates and the renderers.
     generated = "".join(f"{rel}\0{text}\0" for rel, text in sorted(files.items()))
     key = hashlib.sha256(model + precision.encode() + _sources_digest().encode() + generated.encode()).hexdigest()[:20]
-    d = CACHE / f"model-{key}"
+    d = CACHE / f"model-{_arch_key(arch)}{key}"
     with _locked(d):
         exe = d / "build" / "mobilegen_run"
         if not exe.exists():
@@ -154,9 +184,10 @@ def build_engine(model: bytes, name: str = "model.tflite", precision: str | None
                 p = d / "src" / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(text)
-            _cmake(d / "src", d / "build", f"-DMOBILEGEN_PREBUILT_CORE={core}", target="mobilegen_run")
+            _cmake(d / "src", d / "build", f"-DMOBILEGEN_PREBUILT_CORE={core}", *_arch_cmake_args(arch, d / "build"),
+                   target="mobilegen_run")
         (d / "model.mgw").write_bytes(em.blob)
-    return BuiltEngine(d, em, plan)
+    return BuiltEngine(d, em, plan, arch)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from mobilegen.cli.common import progress, user_errors
+from mobilegen.verify.host import Arch
 
 
 class HostBackend(str, Enum):
@@ -20,14 +21,23 @@ def verify_cmd(
     output: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="Where to write the output tensor (.npy)."),
     dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor, plus tensors.json."),
     backend: HostBackend = typer.Option(HostBackend.gpu, "--backend", help="GLES 3.1 on Mesa (gpu) or the CPU fallback."),
-    build_dir: Path = typer.Option(None, "--build-dir", file_okay=False, help="CMake build directory (default: PROJECT/build/host)."),
+    arch: Arch = typer.Option(Arch.host, "--arch", help="Build for this machine, or cross-compile for Arm Linux and run under qemu-user (CPU backend only)."),
+    repeat: int = typer.Option(10, "--repeat", min=1, max=99999, help="Warm runs after the first (cold) one; the best is reported."),
+    build_dir: Path = typer.Option(None, "--build-dir", file_okay=False, help="CMake build directory (default: PROJECT/.mobilegen/host-build/ARCH)."),
 ) -> None:
-    """Build the generated engine on this machine and run it headless."""
-    from mobilegen.verify.host import build_host, run_host
+    """Build the generated engine and run it headless: here, or for Arm Linux under qemu."""
+    from mobilegen.verify.host import CROSS, build_host, check_backend, require_tools, run_host
 
-    progress(f"building the engine of {project} with CMake")
-    runner = build_host(project, build_dir)
-    progress(f"running on the {backend.value} backend")
-    report = run_host(runner, project, input, output, dump_dir=dump_dir, backend=backend.value)
-    timing = f" ({report['backend']} backend, {report['best_run_ms']:.2f} ms)" if "best_run_ms" in report else ""
-    typer.echo(f"wrote {output}" + (f" and {dump_dir}" if dump_dir else "") + timing)
+    check_backend(arch, backend.value)
+    require_tools(arch)
+    where = "this machine" if arch is Arch.host else f"{arch.value} Linux ({CROSS[arch].compiler})"
+    progress(f"building the engine of {project} for {where} with CMake")
+    runner = build_host(project, build_dir, arch=arch)
+    progress(f"running on the {backend.value} backend" + ("" if arch is Arch.host else f" under {CROSS[arch].qemu}"))
+    report = run_host(runner, project, input, output, dump_dir=dump_dir, backend=backend.value, repeat=repeat + 1,
+                      arch=arch)
+    typer.echo(f"wrote {output}" + (f" and {dump_dir}" if dump_dir else ""))
+    if "first_run_ms" in report:
+        emulated = "" if arch is Arch.host else f" (emulated by {CROSS[arch].qemu}: says nothing about a phone)"
+        typer.echo(f"{report['backend']} backend on {arch.value}: cold run {report['first_run_ms']:.2f} ms, "
+                   f"warm {report['best_warm_run_ms']:.2f} ms (best of {repeat}){emulated}")
