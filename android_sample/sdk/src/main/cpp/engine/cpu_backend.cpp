@@ -32,6 +32,10 @@
 #include "fixedpoint.h"
 #include "half.h"
 
+#if defined(__ARM_NEON) && defined(__arm__)
+#include <arm_neon.h>  // armv7's float GEMM (gemm_block_f32)
+#endif
+
 // On x86-64 Linux hosts the hot loops are compiled twice, baseline (SSE2) and AVX2, and picked
 // at load time (GCC/Clang function multiversioning): AVX2 has the per-lane shifts the
 // requantization needs to vectorize. Elsewhere (Android arm64: NEON) one version is built.
@@ -260,8 +264,34 @@ __attribute__((target("default"))) void gemm_block_f32(const float* __restrict a
                                     acc_stride);
   }
 }
+#elif defined(__ARM_NEON) && defined(__arm__)
+// armv7: GCC keeps float vector-type arithmetic on scalar VFP (armv7 NEON flushes denormals to
+// zero), so NEON is asked for by intrinsics: the same one multiply and one add per step (never
+// fused), denormals flushed. 16 q registers: the 4 rows run as two blocks of 2 (8 sums + 4 weights).
+void gemm_block_f32(const float* __restrict a, int lda, const float* __restrict w, int k, float* __restrict acc,
+                    int acc_stride) {
+  for (int r0 = 0; r0 < kFGemmRows; r0 += 2) {
+    float32x4_t sum[2][kFGemmCols / 4];
+    for (auto& row : sum) {
+      for (auto& v : row) v = vdupq_n_f32(0.0f);
+    }
+    for (int kk = 0; kk < k; ++kk) {
+      const float* wr = w + static_cast<size_t>(kk) * kFGemmCols;
+      float32x4_t wv[kFGemmCols / 4];
+      for (int j = 0; j < kFGemmCols / 4; ++j) wv[j] = vld1q_f32(wr + 4 * j);
+      for (int r = 0; r < 2; ++r) {
+        const float32x4_t v = vdupq_n_f32(a[static_cast<size_t>(r0 + r) * lda + kk]);
+        for (int j = 0; j < kFGemmCols / 4; ++j) sum[r][j] = vaddq_f32(sum[r][j], vmulq_f32(v, wv[j]));
+      }
+    }
+    for (int r = 0; r < 2; ++r) {
+      float* dst = acc + static_cast<size_t>(r0 + r) * acc_stride;
+      for (int j = 0; j < kFGemmCols / 4; ++j) vst1q_f32(dst + 4 * j, sum[r][j]);
+    }
+  }
+}
 #else
-// 128-bit vectors (NEON: 16 sums + 4 weight registers of 32).
+// 128-bit vectors (aarch64 NEON: 16 sums + 4 weight registers of 32).
 void gemm_block_f32(const float* __restrict a, int lda, const float* __restrict w, int k, float* __restrict acc,
                     int acc_stride) {
   gemm_rows_f32<f32x4, kFGemmRows>(a, lda, w, k, acc, acc_stride);

@@ -8,10 +8,11 @@
 // created throw std::bad_alloc (the test of Status::OutOfMemory). When Auto falls back to the
 // CPU, a warning line on stderr gives the reason (Engine::backend_info), as the JNI logs it.
 //
-// Prints one JSON line (backend, first and best run times, heap allocations made by the runs after
-// the first); with --dump-dir writes mobilegen's dump format: <tensor index>.npy for the graph
-// input and every tensor a kernel writes, and tensors.json listing the kernel outputs in graph
-// order (as mobilegen/dump.py does).
+// Prints one JSON line (backend, the architecture it was built for and whether with NEON, the first
+// (cold) run time, the best of all runs and the best of the warm runs after the first, heap
+// allocations made by the runs after the first); with --dump-dir writes mobilegen's dump format:
+// <tensor index>.npy for the graph input and every tensor a kernel writes, and tensors.json
+// listing the kernel outputs in graph order (as mobilegen/dump.py does).
 // Exit status 0 on success, 1 with one line on stderr on any error.
 #include <sys/stat.h>
 
@@ -242,6 +243,22 @@ bool write_dump(Engine& engine, const std::string& dir, const void* input, size_
   return true;
 }
 
+// The target the runner (and the engine, built with the same flags) was compiled for.
+#if defined(__aarch64__)
+constexpr const char* kArch = "aarch64";
+#elif defined(__arm__)
+constexpr const char* kArch = "arm";
+#elif defined(__x86_64__)
+constexpr const char* kArch = "x86_64";
+#else
+constexpr const char* kArch = "other";
+#endif
+#if defined(__ARM_NEON)
+constexpr bool kNeon = true;
+#else
+constexpr bool kNeon = false;
+#endif
+
 const char* backend_name(Backend b) {
   switch (b) {
     case Backend::Gpu: return "gpu";
@@ -289,7 +306,7 @@ int main(int argc, char** argv) {
 
   const TensorInfo& out = engine->output();
   std::vector<uint8_t> y(bytes_of(out));
-  double first_us = 0.0, best_us = 0.0;
+  double first_us = 0.0, best_us = 0.0, best_warm_us = -1.0;
   long allocations_before = 0;  // counted from the second run on
   for (int r = 0; r < args.repeat; ++r) {
     if (r == 1) allocations_before = g_allocations.load();
@@ -297,6 +314,7 @@ int main(int argc, char** argv) {
     if (status != Status::Ok) return fail(std::string(mobilegen::status_name(status)) + ": " + error);
     const double us = engine->last_run_us();
     if (r == 0) first_us = best_us = us;
+    else best_warm_us = best_warm_us < 0.0 ? us : std::min(best_warm_us, us);
     best_us = std::min(best_us, us);
   }
   const long allocations = args.repeat > 1 ? g_allocations.load() - allocations_before : -1;
@@ -308,10 +326,11 @@ int main(int argc, char** argv) {
       !write_dump(*engine, args.dump_dir, x.data.data(), x.data.size(), y.data(), y.size(), &error)) {
     return fail(error);
   }
-  // allocations_after_first_run: -1 when there was only one run.
+  // best_warm_run_ms and allocations_after_first_run: -1 when there was only one run.
   std::printf(
-      "{\"backend\": \"%s\", \"first_run_ms\": %.3f, \"best_run_ms\": %.3f, \"runs\": %d, "
-      "\"allocations_after_first_run\": %ld}\n",
-      backend_name(engine->backend()), first_us / 1000.0, best_us / 1000.0, args.repeat, allocations);
+      "{\"backend\": \"%s\", \"arch\": \"%s\", \"neon\": %s, \"first_run_ms\": %.3f, \"best_run_ms\": %.3f, "
+      "\"best_warm_run_ms\": %.3f, \"runs\": %d, \"allocations_after_first_run\": %ld}\n",
+      backend_name(engine->backend()), kArch, kNeon ? "true" : "false", first_us / 1000.0, best_us / 1000.0,
+      best_warm_us < 0.0 ? -1.0 : best_warm_us / 1000.0, args.repeat, allocations);
   return 0;
 }
