@@ -11,8 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Float tensors: max|sim - ref| / max|ref| per tensor (DESIGN.md's numerical contract).
-FLOAT_RTOL = 1e-5
+# Float tensors: max|sim - ref| / max|ref| per tensor (DESIGN.md's numerical contract). 2e-5 is 3x
+# the float32 noise floor measured on the tests' models in benchmarks/FLOAT_NOISE.md
+# (benchmarks/float_noise.py; MobileNet V1/V2, widths 0.25-1.0, seeds, inputs): simulator vs
+# BUILTIN_REF <= 6.5e-6, LiteRT's optimized kernels vs BUILTIN_REF <= 6.8e-6.
+FLOAT_RTOL = 2e-5
+# Float tensors of the generated engines (CPU fallback, GLES) against the simulator, same measure.
+# DESIGN.md allows 1e-4; measured (FLOAT_NOISE.md, MobileNet V1/V2 1.0/224) <= 5.7e-6 on the CPU
+# and <= 5.4e-6 on GLES, so the engines are held as tight as the simulator: 2e-5.
+ENGINE_FLOAT_RTOL = 2e-5
 
 INSTALL_HINT = {
     "tensorflow": "make setup (or pip install -e '.[train]')",

@@ -3,7 +3,7 @@ checks of the weights blob and the input.
 
 Each model's engine tree is generated, built with CMake and run through the host runner
 (`mobilegen_run --backend cpu --dump-dir`); every dumped tensor must equal the simulator's:
-integers bit for bit, floats within harness.FLOAT_RTOL. The model-independent engine sources are
+integers bit for bit, floats within harness.ENGINE_FLOAT_RTOL. The model-independent engine sources are
 compiled once per template revision into libmobilegen_core.a and each model's model_plan.cpp is
 linked against it; builds are cached under tests/.model_cache/engine/ (keyed by the sources).
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import random_input, tensor_mismatches
+from tests.harness import ENGINE_FLOAT_RTOL, random_input, tensor_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 CPP_TEMPLATES = ROOT / "templates" / "cpp"
@@ -213,7 +213,7 @@ def compare_with_simulator(engine: BuiltEngine, label: str, work: Path, seeds=(0
             t = g.tensors[rec["index"]]
             assert rec["shape"] == list(t.shape) and rec["dtype"] == t.dtype and rec["name"] == t.name
         where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
-        problems = tensor_mismatches(got, want, where, ("engine", "simulator"))
+        problems = tensor_mismatches(got, want, where, ("engine", "simulator"), ENGINE_FLOAT_RTOL)
         assert not problems, "\n".join(problems)
         y = np.load(work / f"seed{seed}" / "y.npy")
         out = want[g.outputs[0]]

@@ -1,7 +1,7 @@
 """The GLES 3.1 path: every rendered compute shader passes glslangValidator, and the generated
 engine's GPU backend, run headless on Mesa (EGL surfaceless + llvmpipe) through the host runner
 (`mobilegen_run --backend gpu --dump-dir`), matches the simulator on every tensor: integers bit for
-bit, floats within harness.FLOAT_RTOL.
+bit, floats within harness.ENGINE_FLOAT_RTOL.
 
 Engines are built as in test_engine_cpu (CMake, the engine core compiled once, cached under
 tests/.model_cache/engine/). Missing tools skip locally with what to install and fail under CI=true.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import missing, random_input, require_tool, tensor_mismatches
+from tests.harness import ENGINE_FLOAT_RTOL, missing, random_input, require_tool, tensor_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"  # committed: the model android_sample/ is made from
@@ -109,7 +109,7 @@ def compare_gpu_with_simulator(engine, label: str, work: Path, seeds=(0, 1)) -> 
         listed = [rec["index"] for rec in records]
         assert listed == [i for i in g.written_tensors() if i not in engine.em.folded], label
         where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
-        problems = tensor_mismatches(got, want, where, ("GPU", "simulator"))
+        problems = tensor_mismatches(got, want, where, ("GPU", "simulator"), ENGINE_FLOAT_RTOL)
         assert not problems, "\n".join(problems)
         y = np.load(work / f"seed{seed}" / "y.npy")
         np.testing.assert_array_equal(y, got[g.outputs[0]])

@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from mobilegen.cli.common import user_errors
-from mobilegen.compare import compare_paths, format_rows
+from mobilegen.compare import FLOAT_RTOL, compare_paths, format_rows
 from mobilegen.errors import ToleranceExceeded
 
 
@@ -15,7 +15,7 @@ def compare_cmd(
     b: Path = typer.Argument(..., help="A dump directory or a .npy file (the reference)."),
     tolerance: int = typer.Option(0, "--tolerance", min=0, help="Largest allowed difference of integer tensors, in LSB."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tensor names in full."),
-    rtol: float = typer.Option(1e-5, "--rtol", min=0.0, help="Largest allowed max|a-b|/max|b| of float tensors."),
+    rtol: float = typer.Option(FLOAT_RTOL, "--rtol", min=0.0, help="Largest allowed max|a-b|/max|b| of float tensors."),
 ) -> None:
     """Per-tensor differences of two dumps; exit 1 naming the first tensor over tolerance."""
     rows = compare_paths(a, b, tolerance, rtol)
