@@ -82,8 +82,8 @@ class EngineModel:
     kernels: list[KernelRecord]
     blob: bytes
     plan_hash: bytes  # 16 bytes, also in the blob header
-    input: int
-    output: int
+    inputs: list[int]  # tensor ids of the graph inputs, in the model's order
+    outputs: list[int]  # tensor ids of the graph outputs, in the model's order
     folded: list[int] = field(default_factory=list)  # TFLite tensors computed at generation (fp16 weights)
 
 
@@ -164,22 +164,29 @@ class _Exporter:
 
     # -- kernels ----------------------------------------------------------------------------------
     def export(self) -> EngineModel:
-        if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
-            raise UnsupportedOpError("the engine supports models with one input and one output")
-        inp = self.tensor_id(self.g.inputs[0])
+        if not self.g.inputs or not self.g.outputs:
+            raise UnsupportedOpError("the engine needs a model with at least one input and one output")
+        inputs = [self.tensor_id(i) for i in self.g.inputs]
         records = []
         for k in self.plan.kernels:
             if isinstance(k, ConstantKernel):
                 self.folded.append(k.output)
                 continue
             records.append(self.kernel(k))
-        out = self.tensor_id(self.g.outputs[0])
-        blob, plan_hash = self.finish(records)
-        return EngineModel(self.precision, self.tensors, records, blob, plan_hash, inp, out, self.folded)
+        written = {r.output for r in records}
+        for i in self.g.outputs:
+            if i not in self.ids or self.ids[i] not in written:
+                raise UnsupportedOpError(
+                    f"graph output {self.g.tensors[i].describe()}: the engine returns tensors that an operator writes at run time"
+                )
+        outputs = [self.tensor_id(i) for i in self.g.outputs]
+        blob, plan_hash = self.finish(records, inputs, outputs)
+        return EngineModel(self.precision, self.tensors, records, blob, plan_hash, inputs, outputs, self.folded)
 
-    def finish(self, records: list[KernelRecord]) -> tuple[bytes, bytes]:
+    def finish(self, records: list[KernelRecord], inputs: list[int], outputs: list[int]) -> tuple[bytes, bytes]:
         table = json.dumps(
-            {"tensors": [vars(t) for t in self.tensors], "kernels": [vars(r) for r in records], "precision": self.precision},
+            {"tensors": [vars(t) for t in self.tensors], "kernels": [vars(r) for r in records], "precision": self.precision,
+             "inputs": inputs, "outputs": outputs},
             sort_keys=True, default=list,
         )
         digest = hashlib.sha256(self.blob.payload() + table.encode()).digest()[:16]
@@ -284,10 +291,20 @@ class _Exporter:
         return self.record(k, "Pad", "PadParams", params)
 
     def k_concat(self, k: Concat) -> KernelRecord:
-        rank = len(self.g.tensors[k.output].shape)
-        if len(k.inputs) != 2 or k.axis != rank - 1:
-            raise UnsupportedOpError(f"op {k.op}: the engine concatenates two inputs along channels")
-        c0, c1 = (self.g.tensors[i].shape[-1] for i in k.inputs)
+        # The kernel concatenates the channels of storage views (storage_view): for rank-4
+        # tensors that is axis 3; rank < 4 tensors are stored flat, so any axis with only unit
+        # dimensions before it (a detector's [1, boxes, 4] ++ [1, boxes2, 4]) is a flat
+        # concatenation, c0 and c1 being the inputs' element counts.
+        shape = self.g.tensors[k.output].shape
+        rank = len(shape)
+        flat = rank < 4 and int(np.prod(shape[: k.axis], dtype=np.int64)) == 1
+        if len(k.inputs) != 2 or not (flat or (rank == 4 and k.axis == 3)):
+            raise UnsupportedOpError(
+                f"op {k.op}: the engine concatenates two inputs along the channels of [1][h][w][c], "
+                f"or along an axis of a rank < 4 tensor with only unit dimensions before it (got axis {k.axis} "
+                f"of {list(shape)}, {len(k.inputs)} inputs)"
+            )
+        c0, c1 = (storage_view(self.g.tensors[i].shape)[2] for i in k.inputs)
         params: dict = {"c0": int(c0), "c1": int(c1)}
         # Legacy uint8 inputs whose quantization differs from the output's are rescaled as
         # ConcatenationWithScaling does: roundf(x * scale + bias) + zp_out, float32 throughout.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from mobilegen.errors import MobilegenError
 from mobilegen.ir.graph import Graph, Tensor
-from mobilegen.plan import SUPPORTED_OPS
+from mobilegen.plan import SUPPORTED_OPS, build_plan
 
 
 def tensor_info(t: Tensor) -> dict:
@@ -30,6 +31,7 @@ def summarize(g: Graph) -> dict:
             }
         )
     unsupported = sorted({o["op"] for o in ops if not o["supported"]})
+    support = _support(g) if not unsupported else {"simulate": "unsupported ops", "generate": "unsupported ops"}
     return {
         "inputs": [tensor_info(g.tensors[i]) for i in g.inputs],
         "outputs": [tensor_info(g.tensors[i]) for i in g.outputs],
@@ -38,9 +40,29 @@ def summarize(g: Graph) -> dict:
         "params": g.param_count(),
         "param_bytes": g.param_bytes(),
         "activation_bytes": sum(g.tensors[i].nbytes for i in g.written_tensors()),
-        "supported": not unsupported,
+        "supported": not unsupported and all(v is None for v in support.values()),
         "unsupported_ops": unsupported,
+        # per command: None when it accepts the model, else why not (`verify` runs what
+        # `generate` wrote, so it accepts exactly what `generate` accepts)
+        "support": support,
     }
+
+
+def _support(g: Graph) -> dict[str, str | None]:
+    """Whether `simulate` (the plan) and `generate` (the plan exported for the engine, at the
+    model's own precision) accept `g`, and the one-line reason where not."""
+    from mobilegen.export import export_plan, plan_for_precision
+
+    out: dict[str, str | None] = {"simulate": None, "generate": None}
+    try:
+        build_plan(g)
+    except MobilegenError as e:
+        return {"simulate": str(e), "generate": str(e)}
+    try:
+        export_plan(*plan_for_precision(g))
+    except MobilegenError as e:
+        out["generate"] = str(e)
+    return out
 
 
 def _counts(g: Graph) -> dict[str, int]:
@@ -82,7 +104,13 @@ def format_text(s: dict, source: str) -> str:
     lines.append(f"ops: {len(s['ops'])} ({counts})")
     lines.append(f"parameters: {s['params']:,} ({s['param_bytes']:,} bytes); activations: {s['activation_bytes']:,} bytes")
     if s["supported"]:
-        lines.append("supported: yes")
-    else:
+        lines.append("supported: yes (simulate, generate and verify)")
+    elif s["unsupported_ops"]:
         lines.append(f"supported: no (unsupported: {', '.join(s['unsupported_ops'])}; supported ops: {', '.join(SUPPORTED_OPS)})")
+    else:
+        why = s["support"]
+        if why["simulate"] is not None:
+            lines.append(f"supported: no: simulate, generate and verify refuse it: {why['simulate']}")
+        else:
+            lines.append(f"supported: simulate only; generate and verify refuse it: {why['generate']}")
     return "\n".join(lines)

@@ -105,7 +105,20 @@ def int8_as_float_ctx() -> dict:
     return make_ctx(precision="fp16", float_tolerance=1e-2)
 
 
-CONTEXTS = {"int8": make_ctx, "hostile": hostile_ctx, "float": float_ctx, "int8_as_float": int8_as_float_ctx}
+def multi_io_ctx() -> dict:
+    """A detector-shaped model: two inputs (the image first) and two outputs of different dtypes,
+    run by float kernels (the golden test compares each output by its own dtype)."""
+    spec = lambda name, shape, dtype, scale=0.0, zp=0: {"name": name, "shape": shape, "dtype": dtype,  # noqa: E731
+                                                         "scale": scale, "zero_point": zp}
+    return make_ctx(
+        inputs=[spec("image", [1, 224, 224, 3], "int8", 0.0078125, -1), spec("prior", [1, 56, 56, 1], "float32")],
+        outputs=[spec("scores", [1, 3], "int8", 0.00390625, -128), spec("boxes", [1, 640, 4], "float32")],
+        precision="fp32", float_tolerance=1e-4,
+    )
+
+
+CONTEXTS = {"int8": make_ctx, "hostile": hostile_ctx, "float": float_ctx, "int8_as_float": int8_as_float_ctx,
+            "multi_io": multi_io_ctx}
 
 
 def render(ctx: dict, out: Path) -> dict[str, str | bytes]:
@@ -693,7 +706,7 @@ def test_errors_developers_can_act_on():
     jni = files[f"{JNI_DIR}/mobilegen_jni.cpp"]
     bad_alloc = jni[jni.index("catch (const std::bad_alloc&)"):][:200]
     assert "Status::OutOfMemory" in bad_alloc
-    assert "log_backend(native->engine->backend_info());" in jni and "ANDROID_LOG_WARN" in jni
+    assert "log_backend(engine.backend_info());" in jni and "ANDROID_LOG_WARN" in jni
     classifier = files[f"{pkg}/Classifier.java"]
     assert "public BackendInfo getBackendInfo()" in classifier
     finalize = classifier[classifier.index("protected void finalize()"):][:600]

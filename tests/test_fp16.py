@@ -398,6 +398,6 @@ def test_simulate_and_generate_at_fp16(tmp_path):
     assert "TOLERANCE = 0.01;" in next(out.rglob("ClassifierTest.java")).read_text()
     assert json.loads((out / "mobilegen.json").read_text())["options"]["precision"] == "fp16"
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    golden_x = np.frombuffer((out / "sdk/src/androidTest/assets/golden_input.bin").read_bytes(), t_in.dtype)
-    golden_y = np.frombuffer((out / "sdk/src/androidTest/assets/golden_output.bin").read_bytes(), t_out.dtype)
+    golden_x = np.frombuffer((out / "sdk/src/androidTest/assets/golden_input0.bin").read_bytes(), t_in.dtype)
+    golden_y = np.frombuffer((out / "sdk/src/androidTest/assets/golden_output0.bin").read_bytes(), t_out.dtype)
     assert np.array_equal(Simulator(plan).run([golden_x.reshape(t_in.shape)])[t_out.index].reshape(-1), golden_y)

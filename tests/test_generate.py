@@ -92,8 +92,8 @@ def test_golden_pair_is_the_simulator_on_the_sample(small_model: Path, tmp_path:
     assert _generate(small_model, out).exit_code == 0
     g = read_model_file(small_model)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    x = np.frombuffer((out / "sdk/src/androidTest/assets/golden_input.bin").read_bytes(), t_in.dtype).reshape(t_in.shape)
-    y = np.frombuffer((out / "sdk/src/androidTest/assets/golden_output.bin").read_bytes(), t_out.dtype)
+    x = np.frombuffer((out / "sdk/src/androidTest/assets/golden_input0.bin").read_bytes(), t_in.dtype).reshape(t_in.shape)
+    y = np.frombuffer((out / "sdk/src/androidTest/assets/golden_output0.bin").read_bytes(), t_out.dtype)
     assert np.array_equal(Simulator(build_plan(g)).run([x])[t_out.index].reshape(-1), y)
 
 

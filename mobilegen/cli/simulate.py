@@ -8,6 +8,7 @@ import typer
 
 from mobilegen.cli.common import progress, user_errors
 from mobilegen.dump import write_dump
+from mobilegen.errors import UserInputError
 from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, dequantize, load_input, load_labels, top_k
 from mobilegen.cli.generate import Precision
 from mobilegen.export import plan_for_precision
@@ -19,8 +20,8 @@ from mobilegen.tflite.reader import read_model_file
 @user_errors
 def simulate_cmd(
     model: Path = typer.Argument(..., help="The .tflite model."),
-    input: Path = typer.Option(..., "--input", "-i", help="An X.npy array or an image."),
-    output: Path = typer.Option(None, "--output", "-o", dir_okay=False, help="Write the (first) output tensor as .npy."),
+    input: list[Path] = typer.Option(..., "--input", "-i", help="An X.npy array or an image; one per graph input, in the model's order."),
+    output: list[Path] = typer.Option(None, "--output", "-o", dir_okay=False, help="Write the output tensor as .npy; one per graph output, in the model's order (the first ones if fewer)."),
     dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor an operator writes, plus tensors.json."),
     top: int = typer.Option(5, "--top", min=0, help="Print the top K classes of the output."),
     labels: Path = typer.Option(None, "--labels", help="Class names, one per line."),
@@ -35,19 +36,24 @@ def simulate_cmd(
     # error is the only line on stderr.
     g = read_model_file(model)
     plan, _ = plan_for_precision(g, precision.value if precision else None)
-    x = load_input(input, g.tensors[g.inputs[0]], mean, std)
+    if len(input) != len(g.inputs):
+        names = ", ".join(g.tensors[i].describe() for i in g.inputs)
+        raise UserInputError(f"{len(input)} --input given; the model has {len(g.inputs)} inputs: {names}")
+    if output and len(output) > len(g.outputs):
+        raise UserInputError(f"{len(output)} --output given; the model has {len(g.outputs)} outputs")
+    xs = [load_input(path, g.tensors[i], mean, std) for path, i in zip(input, g.inputs)]
     out_t = g.tensors[g.outputs[0]]
     names = load_labels(labels, out_t.size) if top else None
     progress(f"simulating {len(plan.kernels)} kernels of {model}")
     t0 = time.perf_counter()
     sim = Simulator(plan)
-    values = sim.run([x])
+    values = sim.run(xs)
     progress(f"done in {(time.perf_counter() - t0) * 1000:.1f} ms")
     y = values[out_t.index]
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        np.save(output, y)
-        progress(f"wrote {output}")
+    for path, i in zip(output or [], g.outputs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, values[i])
+        progress(f"wrote {path}")
     if dump_dir is not None:
         written = write_dump(dump_dir, plan.graph, values, folded_tensors(plan))
         progress(f"wrote {len(written)} tensors to {dump_dir}")

@@ -17,8 +17,8 @@ class HostBackend(str, Enum):
 @user_errors
 def verify_cmd(
     project: Path = typer.Argument(..., exists=True, file_okay=False, help="A project made by `mobilegen generate`."),
-    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="The input tensor (.npy)."),
-    output: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="Where to write the output tensor (.npy)."),
+    input: list[Path] = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="The input tensor (.npy); one per graph input, in the model's order."),
+    output: list[Path] = typer.Option(..., "--output", "-o", dir_okay=False, help="Where to write the output tensor (.npy); one per graph output, in the model's order."),
     dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor, plus tensors.json."),
     backend: HostBackend = typer.Option(HostBackend.gpu, "--backend", help="GLES 3.1 on Mesa (gpu) or the CPU fallback."),
     arch: Arch = typer.Option(Arch.host, "--arch", help="Build for this machine, or cross-compile for Arm Linux and run under qemu-user (CPU backend only)."),
@@ -36,7 +36,7 @@ def verify_cmd(
     progress(f"running on the {backend.value} backend" + ("" if arch is Arch.host else f" under {CROSS[arch].qemu}"))
     report = run_host(runner, project, input, output, dump_dir=dump_dir, backend=backend.value, repeat=repeat + 1,
                       arch=arch)
-    typer.echo(f"wrote {output}" + (f" and {dump_dir}" if dump_dir else ""))
+    typer.echo(f"wrote {', '.join(map(str, output))}" + (f" and {dump_dir}" if dump_dir else ""))
     if "first_run_ms" in report:
         emulated = "" if arch is Arch.host else f" (emulated by {CROSS[arch].qemu}: says nothing about a phone)"
         typer.echo(f"{report['backend']} backend on {arch.value}: cold run {report['first_run_ms']:.2f} ms, "

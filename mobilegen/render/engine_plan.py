@@ -77,6 +77,6 @@ def render_model_plan(
         dtypes=DTYPES,
         blob_version=BLOB_VERSION,
         plan_hash=list(em.plan_hash),
-        input=em.input,
-        output=em.output,
+        inputs=em.inputs,
+        outputs=em.outputs,
     )

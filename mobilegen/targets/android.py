@@ -63,6 +63,16 @@ def sample_png(h: int, w: int) -> bytes:
     return buf.getvalue()
 
 
+def golden_input(t, seed: int) -> np.ndarray:
+    """Deterministic values for a graph input that is not the sample picture: uniform over
+    [-1, 1] for float inputs, the whole range for 8-bit ones."""
+    rng = np.random.default_rng(seed)
+    if t.dtype == "float32":
+        return rng.uniform(-1.0, 1.0, t.shape).astype(np.float32)
+    info = np.iinfo(t.dtype)
+    return rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype)
+
+
 def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
     """(relative path -> content, options recorded in the provenance file)."""
     from mobilegen.render.escape import package_path, validate_package
@@ -85,11 +95,15 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     _, h, w, c = t_in.shape
     png = sample_png(h, w)
     files: dict[str, str | bytes] = {}
-    # The golden pair for the instrumentation test: the sample image through the simulator.
-    x = image_to_input(io.BytesIO(png), t_in, DEFAULT_MEAN, DEFAULT_STD)
-    values = Simulator(plan).run([x])
-    files[TEST_ASSETS + "golden_input.bin"] = np.ascontiguousarray(x).tobytes()
-    files[TEST_ASSETS + "golden_output.bin"] = np.ascontiguousarray(values[t_out.index]).tobytes()
+    # The golden files of the instrumentation test: the sample image as the first input (other
+    # inputs of a multi-input model: seeded random values) through the simulator, every output.
+    xs = [image_to_input(io.BytesIO(png), t_in, DEFAULT_MEAN, DEFAULT_STD)]
+    xs += [golden_input(g.tensors[i], seed) for seed, i in enumerate(g.inputs[1:], 1)]
+    values = Simulator(plan).run(xs)
+    for n, x in enumerate(xs):
+        files[TEST_ASSETS + f"golden_input{n}.bin"] = np.ascontiguousarray(x).tobytes()
+    for n, i in enumerate(g.outputs):
+        files[TEST_ASSETS + f"golden_output{n}.bin"] = np.ascontiguousarray(values[i]).tobytes()
     files[SAMPLE_IMAGE] = png
 
     sha = hashlib.sha256(model_bytes).hexdigest()
@@ -97,11 +111,15 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         files[CPP_DIR + rel] = text
     files[ASSETS + blob_asset] = em.blob
     files[ASSETS + labels_asset] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
-    dumped = [t.index for t in em.tensors if t.index != t_in.index]
+    dumped = [t.index for t in em.tensors if t.index not in g.inputs]
     files[ASSETS + tensors_asset] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
 
     def qinfo(t):
         return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}
+
+    def spec(i):
+        t = g.tensors[i]
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, **qinfo(t)}
 
     ctx = {
         "package": opts.package,
@@ -112,6 +130,8 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         "model_name": model_name,
         "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": DEFAULT_MEAN, "std": DEFAULT_STD, **qinfo(t_in)},
         "output": {"classes": classes, "dtype": t_out.dtype, **qinfo(t_out)},
+        "inputs": [spec(i) for i in g.inputs],
+        "outputs": [spec(i) for i in g.outputs],
         "precision": em.precision,
         "tool_version": __version__,
         "model_sha256": sha,

@@ -105,6 +105,12 @@ def template_context(ctx: dict) -> dict:
         "versions": catalog_versions(),
         "input_bytes": inp["h"] * inp["w"] * inp["c"] * DTYPE_BYTES[inp["dtype"]],
         "output_bytes": out["classes"] * DTYPE_BYTES[out["dtype"]],
+        # Every graph input and output (name, shape, dtype, scale, zero_point); by default the
+        # one image input and one score vector described by `input` and `output`.
+        "inputs": ctx.get("inputs") or [{"name": "input", "shape": [1, inp["h"], inp["w"], inp["c"]], "dtype": inp["dtype"],
+                                         "scale": inp["scale"], "zero_point": inp["zero_point"]}],
+        "outputs": ctx.get("outputs") or [{"name": "output", "shape": [1, out["classes"]], "dtype": out["dtype"],
+                                           "scale": out["scale"], "zero_point": out["zero_point"]}],
     }
 
 
@@ -122,7 +128,9 @@ def android_files(ctx: dict) -> dict[str, str | bytes]:
     zero_point, mean, std), output (classes, dtype, scale, zero_point), precision, tool_version,
     model_sha256, blob_asset, labels_asset (a JSON array of strings), float_tolerance (None:
     the instrumentation test demands identical bytes). Optional: application_id (default
-    package + ".app"), tensors_asset (default: tensors.json next to the blob).
+    package + ".app"), tensors_asset (default: tensors.json next to the blob), inputs and outputs
+    (every graph input and output: name, shape, dtype, scale, zero_point; default: `input` and
+    `output` alone).
     """
     env = environment()
     values = template_context(ctx)

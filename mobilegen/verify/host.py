@@ -165,14 +165,19 @@ def build_host(project: Path, build_dir: Path | None = None, *, min_size: bool =
 
 
 def run_host(
-    runner: Path, project: Path, input_npy: Path, output_npy: Path, *, dump_dir: Path | None = None,
-    backend: str = "gpu", cache_dir: Path | None = None, repeat: int = 1, arch: Arch | str = Arch.host,
+    runner: Path, project: Path, inputs: Path | list[Path], outputs: Path | list[Path], *,
+    dump_dir: Path | None = None, backend: str = "gpu", cache_dir: Path | None = None, repeat: int = 1,
+    arch: Arch | str = Arch.host,
 ) -> dict:
     """Run the built engine `repeat` times (the first run cold, the others warm), then once more
-    with `dump_dir`; returns the runner's JSON report."""
+    with `dump_dir`; returns the runner's JSON report. `inputs` / `outputs`: one .npy per graph
+    input / output, in the model's order (a single path for a single one)."""
     check_backend(arch, backend)
-    cmd = [*launcher(arch), str(runner), "--blob", str(project_blob(project)), "--input", str(input_npy),
-           "--output", str(output_npy), "--backend", backend, "--repeat", str(repeat)]
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    outputs = [outputs] if isinstance(outputs, (str, Path)) else list(outputs)
+    cmd = [*launcher(arch), str(runner), "--blob", str(project_blob(project))]
+    cmd += [a for p in inputs for a in ("--input", str(p))] + [a for p in outputs for a in ("--output", str(p))]
+    cmd += ["--backend", backend, "--repeat", str(repeat)]
     if dump_dir is not None:
         cmd += ["--dump-dir", str(dump_dir)]
     if cache_dir is not None:
