@@ -21,10 +21,11 @@ class BackendImpl {
   virtual Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size,
                       const Options& options, std::string* error) = 0;
 
-  // `input`: the graph input in NHWC order and its own dtype; `output`: room for the graph
-  // output. With `dump`, reports the graph input and then every kernel's output, in kernel order,
-  // as NHWC data of the tensor's dtype holding the stored values (Engine::run).
-  virtual Status run(const void* input, void* output, std::string* error,
+  // `inputs[i]`: graph input i (ModelPlan::inputs) in NHWC order and its own dtype;
+  // `outputs[i]`: room for graph output i. Engine::run has checked counts and sizes. With `dump`,
+  // reports each graph input and then every kernel's output, in kernel order, as NHWC data of the
+  // tensor's dtype holding the stored values (Engine::run).
+  virtual Status run(const void* const* inputs, void* const* outputs, std::string* error,
                      const TensorDumpFn& dump) = 0;
 
   virtual Backend kind() const = 0;

@@ -1104,12 +1104,20 @@ class CpuBackend final : public BackendImpl {
     return Status::Ok;
   }
 
-  Status run(const void* input, void* output, std::string*, const TensorDumpFn& dump) override {
+  Status run(const void* const* inputs, void* const* outputs, std::string*, const TensorDumpFn& dump) override {
     const ModelPlan& plan = *plan_;
-    const TensorInfo& in = plan.tensors[plan.input];
-    std::memcpy(tensors_[plan.input], input, tensor_bytes(in));
-    store(in, tensors_[plan.input]);
-    if (dump) dump(in, tensors_[plan.input], tensor_bytes(in));
+    for (int i = 0; i < plan.num_inputs; ++i) {
+      const int32_t id = plan.inputs[i];
+      const TensorInfo& in = plan.tensors[id];
+      std::memcpy(tensors_[id], inputs[i], tensor_bytes(in));
+      store(in, tensors_[id]);
+    }
+    if (dump) {
+      for (int i = 0; i < plan.num_inputs; ++i) {
+        const TensorInfo& in = plan.tensors[plan.inputs[i]];
+        dump(in, tensors_[plan.inputs[i]], tensor_bytes(in));
+      }
+    }
     for (int i = 0; i < plan.num_kernels; ++i) {
       if (kernels_[i]) {
         kernels_[i]->run(tensors_.data(), scratch_);
@@ -1120,8 +1128,10 @@ class CpuBackend final : public BackendImpl {
         dump(t, tensors_[plan.kernels[i].output], tensor_bytes(t));
       }
     }
-    const TensorInfo& out = plan.tensors[plan.output];
-    std::memcpy(output, tensors_[plan.output], tensor_bytes(out));
+    for (int i = 0; i < plan.num_outputs; ++i) {
+      const int32_t id = plan.outputs[i];
+      std::memcpy(outputs[i], tensors_[id], tensor_bytes(plan.tensors[id]));
+    }
     return Status::Ok;
   }
 

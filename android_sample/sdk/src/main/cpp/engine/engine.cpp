@@ -3,6 +3,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backend.h"
 #include "blob.h"
@@ -48,36 +49,64 @@ class EngineImpl final : public Engine {
     info_.backend = backend_->kind();
   }
 
-  const TensorInfo& input() const override { return plan_.tensors[plan_.input]; }
-  const TensorInfo& output() const override { return plan_.tensors[plan_.output]; }
+  using Engine::run;
+
+  int num_inputs() const override { return plan_.num_inputs; }
+  int num_outputs() const override { return plan_.num_outputs; }
+  const TensorInfo& input(int i) const override { return plan_.tensors[plan_.inputs[i]]; }
+  const TensorInfo& output(int i) const override { return plan_.tensors[plan_.outputs[i]]; }
   Backend backend() const override { return backend_->kind(); }
   const BackendInfo& backend_info() const override { return info_; }
   double last_run_us() const override { return last_run_us_; }
 
-  Status run(const void* input, size_t input_bytes, void* output, size_t output_bytes, std::string* error,
-             const TensorDumpFn& dump) override {
-    if (input == nullptr || output == nullptr) {
+  Status run(const InputBuffer* inputs, int num_inputs, const OutputBuffer* outputs, int num_outputs,
+             std::string* error, const TensorDumpFn& dump) override {
+    if (num_inputs != plan_.num_inputs || num_outputs != plan_.num_outputs) {
+      if (error) {
+        *error = "run: " + std::to_string(num_inputs) + " inputs and " + std::to_string(num_outputs) +
+                 " outputs given; the model has " + std::to_string(plan_.num_inputs) + " and " +
+                 std::to_string(plan_.num_outputs);
+      }
+      return Status::InvalidArgument;
+    }
+    if ((num_inputs > 0 && inputs == nullptr) || (num_outputs > 0 && outputs == nullptr)) {
       if (error) *error = "run: input and output must not be null";
       return Status::InvalidArgument;
     }
-    const size_t want_in = tensor_bytes(this->input());
-    if (input_bytes != want_in) {
-      if (error) {
-        *error = "input: " + std::to_string(input_bytes) + " bytes, expected " + std::to_string(want_in) + " (" +
-                 describe(this->input()) + ")";
+    for (int i = 0; i < num_inputs; ++i) {
+      const size_t want = tensor_bytes(input(i));
+      if (inputs[i].data == nullptr) {
+        if (error) *error = "run: input " + std::to_string(i) + " must not be null";
+        return Status::InvalidArgument;
       }
-      return Status::InvalidInput;
+      if (inputs[i].bytes != want) {
+        if (error) {
+          *error = "input " + (num_inputs > 1 ? std::to_string(i) + " " : std::string()) + "'" + input(i).name +
+                   "': " + std::to_string(inputs[i].bytes) + " bytes, expected " + std::to_string(want) + " (" +
+                   describe(input(i)) + ")";
+        }
+        return Status::InvalidInput;
+      }
+      in_ptrs_[i] = inputs[i].data;
     }
-    const size_t want_out = tensor_bytes(this->output());
-    if (output_bytes != want_out) {
-      if (error) {
-        *error = "output: room for " + std::to_string(output_bytes) + " bytes, expected " +
-                 std::to_string(want_out) + " (" + describe(this->output()) + ")";
+    for (int i = 0; i < num_outputs; ++i) {
+      const size_t want = tensor_bytes(output(i));
+      if (outputs[i].data == nullptr) {
+        if (error) *error = "run: output " + std::to_string(i) + " must not be null";
+        return Status::InvalidArgument;
       }
-      return Status::InvalidArgument;
+      if (outputs[i].bytes != want) {
+        if (error) {
+          *error = "output " + (num_outputs > 1 ? std::to_string(i) + " " : std::string()) + "'" +
+                   output(i).name + "': room for " + std::to_string(outputs[i].bytes) + " bytes, expected " +
+                   std::to_string(want) + " (" + describe(output(i)) + ")";
+        }
+        return Status::InvalidArgument;
+      }
+      out_ptrs_[i] = outputs[i].data;
     }
     const auto start = std::chrono::steady_clock::now();
-    const Status st = backend_->run(input, output, error, dump);
+    const Status st = backend_->run(in_ptrs_.data(), out_ptrs_.data(), error, dump);
     last_run_us_ = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
     return st;
   }
@@ -87,14 +116,24 @@ class EngineImpl final : public Engine {
   std::unique_ptr<BackendImpl> backend_;
   BackendInfo info_;
   double last_run_us_ = 0.0;
+  // The buffers of run() as the backend takes them; sized once, so run() allocates nothing.
+  std::vector<const void*> in_ptrs_ = std::vector<const void*>(static_cast<size_t>(plan_.num_inputs));
+  std::vector<void*> out_ptrs_ = std::vector<void*>(static_cast<size_t>(plan_.num_outputs));
 };
 
 // Checks the compiled-in plan's own tables (they are generated, so this only guards against a
 // model_plan.cpp from an incompatible generator).
 Status check_plan(const ModelPlan& plan, std::string* error) {
   auto in_range = [&](int id) { return id >= 0 && id < plan.num_tensors; };
-  if (plan.tensors == nullptr || plan.num_tensors <= 0 || !in_range(plan.input) || !in_range(plan.output) ||
-      (plan.num_kernels > 0 && plan.kernels == nullptr)) {
+  auto ids_in_range = [&](const int32_t* ids, int n) {
+    if (n <= 0 || ids == nullptr) return false;
+    for (int i = 0; i < n; ++i) {
+      if (!in_range(ids[i])) return false;
+    }
+    return true;
+  };
+  if (plan.tensors == nullptr || plan.num_tensors <= 0 || !ids_in_range(plan.inputs, plan.num_inputs) ||
+      !ids_in_range(plan.outputs, plan.num_outputs) || (plan.num_kernels > 0 && plan.kernels == nullptr)) {
     *error = "model plan: inconsistent tables";
     return Status::InvalidArgument;
   }

@@ -62,6 +62,16 @@ struct BackendInfo {
   std::string fallback_reason;
 };
 
+// One graph input or output of Engine::run: NHWC values in the tensor's own dtype.
+struct InputBuffer {
+  const void* data;
+  size_t bytes;
+};
+struct OutputBuffer {
+  void* data;
+  size_t bytes;
+};
+
 // One tensor as the debug hook sees it: NHWC (TFLite's layout), in the tensor's own dtype.
 using TensorDumpFn = std::function<void(const TensorInfo& info, const void* data, size_t bytes)>;
 
@@ -74,18 +84,31 @@ class MOBILEGEN_API Engine {
                                         Status* status, std::string* error);
   virtual ~Engine() = default;
 
-  // The graph input and output as TFLite describes them.
-  virtual const TensorInfo& input() const = 0;
-  virtual const TensorInfo& output() const = 0;
+  // The graph's inputs and outputs as TFLite describes them, in the model's order;
+  // 0 <= i < num_inputs() (num_outputs()). input() and output() are the first of each.
+  virtual int num_inputs() const = 0;
+  virtual int num_outputs() const = 0;
+  virtual const TensorInfo& input(int i = 0) const = 0;
+  virtual const TensorInfo& output(int i = 0) const = 0;
   virtual Backend backend() const = 0;  // the backend in use (never Auto)
   virtual const BackendInfo& backend_info() const = 0;
 
-  // Runs one inference. `input` holds input().dtype values in NHWC order; `output` receives
-  // output().dtype values. Allocates nothing. With `dump`, calls it for the graph input and every
+  // Runs one inference. `inputs[i]` holds input(i).dtype values in NHWC order, exactly
+  // tensor_bytes(input(i)) of them; `outputs[i]` receives output(i).dtype values and must have
+  // room for exactly tensor_bytes(output(i)). The counts must equal num_inputs() and
+  // num_outputs(). Allocates nothing. With `dump`, calls it for each graph input and then every
   // tensor an operator writes, in graph order, with the values the engine holds (at
-  // Precision::Fp16 float16 numbers, the input included) (slower: reads every tensor back).
-  virtual Status run(const void* input, size_t input_bytes, void* output, size_t output_bytes,
+  // Precision::Fp16 float16 numbers, the inputs included) (slower: reads every tensor back).
+  virtual Status run(const InputBuffer* inputs, int num_inputs, const OutputBuffer* outputs, int num_outputs,
                      std::string* error, const TensorDumpFn& dump = nullptr) = 0;
+
+  // The same for a model with one input and one output.
+  Status run(const void* input, size_t input_bytes, void* output, size_t output_bytes, std::string* error,
+             const TensorDumpFn& dump = nullptr) {
+    const InputBuffer in{input, input_bytes};
+    const OutputBuffer out{output, output_bytes};
+    return run(&in, 1, &out, 1, error, dump);
+  }
 
   // Time spent in the last run(), in microseconds (GPU: including the read-back).
   virtual double last_run_us() const = 0;

@@ -132,22 +132,26 @@ class GlesBackend final : public BackendImpl {
     return check_gl("init", error);
   }
 
-  Status run(const void* input, void* output, std::string* error,
+  Status run(const void* const* inputs, void* const* outputs, std::string* error,
              const TensorDumpFn& dump) override {
     if (context_ == EGL_NO_CONTEXT) return fail(Status::GpuError, "GPU backend not initialized", error);
     CurrentContext current(display_, surface_, context_);
     if (!current.ok()) return fail(Status::GpuError, "eglMakeCurrent failed in run()", error);
     const ModelPlan& plan = *plan_;
-    const TensorInfo& in = plan.tensors[plan.input];
 
-    // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload.
-    pack(in, input, staging_.data());
-    glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.input]);
-    glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
-    if (dump) {  // the input as the kernels see it
-      Status st = read_back(plan.input, dump_nhwc_.data(), error);
-      if (st != Status::Ok) return st;
-      dump(in, dump_nhwc_.data(), tensor_bytes(in));
+    // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload per input.
+    for (int32_t i = 0; i < plan.num_inputs; ++i) {
+      const TensorInfo& in = plan.tensors[plan.inputs[i]];
+      pack(in, inputs[i], staging_.data());
+      glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.inputs[i]]);
+      glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
+    }
+    if (dump) {  // the inputs as the kernels see them
+      for (int32_t i = 0; i < plan.num_inputs; ++i) {
+        Status st = read_back(plan.inputs[i], dump_nhwc_.data(), error);
+        if (st != Status::Ok) return st;
+        dump(plan.tensors[plan.inputs[i]], dump_nhwc_.data(), tensor_bytes(plan.tensors[plan.inputs[i]]));
+      }
     }
 
     for (int32_t i = 0; i < plan.num_kernels; ++i) {
@@ -179,8 +183,10 @@ class GlesBackend final : public BackendImpl {
         dump(t, dump_nhwc_.data(), tensor_bytes(t));
       }
     }
-    Status st = read_back(plan.output, output, error);
-    if (st != Status::Ok) return st;
+    for (int32_t i = 0; i < plan.num_outputs; ++i) {
+      Status st = read_back(plan.outputs[i], outputs[i], error);
+      if (st != Status::Ok) return st;
+    }
     return check_gl("run", error);
   }
 
@@ -429,7 +435,9 @@ class GlesBackend final : public BackendImpl {
       tensor_buffers_[id] = new_buffer(gpu_bytes(t), nullptr, GL_DYNAMIC_COPY, error);
       return tensor_buffers_[id] != 0;
     };
-    if (!ensure(plan.input)) return Status::GpuError;
+    for (int32_t i = 0; i < plan.num_inputs; ++i) {
+      if (!ensure(plan.inputs[i])) return Status::GpuError;
+    }
     for (int32_t i = 0; i < plan.num_kernels; ++i) {
       const Kernel& k = plan.kernels[i];
       for (int32_t in : k.inputs) {
@@ -446,7 +454,9 @@ class GlesBackend final : public BackendImpl {
         return Status::GpuError;
       }
     }
-    if (!ensure(plan.output)) return Status::GpuError;
+    for (int32_t i = 0; i < plan.num_outputs; ++i) {
+      if (!ensure(plan.outputs[i])) return Status::GpuError;
+    }
     staging_.assign(staging, 0);
     dump_nhwc_.assign(nhwc, 0);
     return Status::Ok;
@@ -465,12 +475,14 @@ class GlesBackend final : public BackendImpl {
   Status upload_constants(const uint8_t* payload, size_t payload_size, std::string* error) {
     const ModelPlan& plan = *plan_;
     bindings_.assign(static_cast<size_t>(plan.num_kernels) * kBindings, 0);
-    bool integer = plan.precision == Precision::Int8;
     std::vector<uint8_t> channel, weights;
     for (int32_t i = 0; i < plan.num_kernels; ++i) {
       const Kernel& k = plan.kernels[i];
       GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
       if (k.gpu.shader < 0) continue;
+      // Per kernel, not per model: an int8 model may keep some ops in float (the converter leaves
+      // them so), and their kernels have no integer output stage.
+      const bool integer = plan.tensors[k.output].dtype != DType::Float32;
       b[0] = tensor_buffers_[k.output];
       if (k.inputs[0] >= 0) b[1] = tensor_buffers_[k.inputs[0]];
       if (k.inputs[1] >= 0) b[2] = tensor_buffers_[k.inputs[1]];

@@ -176,6 +176,10 @@ const Kernel kKernels[] = {
     {KernelType::Dequantize, 32, {32, -1}, 33, &kParams32, {23, {1u, 1u, 1u}}},
 };
 
+// The graph's inputs and outputs (tensor ids), in the model's order: Engine::run's buffers.
+const int32_t kInputs[] = {0};
+const int32_t kOutputs[] = {33};
+
 // Compiled before every kernel's own source (glShaderSource's first string): the GLSL version,
 // precisions and the helpers kernels share.
 const char kShaderLibrary[] = R"glsl(
@@ -2085,14 +2089,14 @@ const ModelPlan& model_plan() {
       "model.tflite",
       "e15bf0779bad3f57756486312d96e8349ef039e53ffe7a01c4e3f3b61bdff36d",
       1u,
-      {57, 58, 27, 76, 126, 27, 172, 114, 142, 95, 50, 87, 231, 61, 69, 233},
+      {69, 87, 167, 80, 230, 97, 148, 148, 12, 91, 16, 52, 1, 122, 91, 186},
       Precision::Int8,
       kTensors, 34,
       kKernels, 33,
       kShaderLibrary,
       kShaders, 24,
-      0,
-      33,
+      kInputs, 1,
+      kOutputs, 1,
   };
   return plan;
 }

@@ -207,8 +207,10 @@ struct ModelPlan {
   const char* shader_library;
   const ShaderSource* shaders;
   int32_t num_shaders;
-  int32_t input;   // tensor id of the graph input
-  int32_t output;  // tensor id of the graph output
+  const int32_t* inputs;  // tensor ids of the graph inputs, in the model's order
+  int32_t num_inputs;
+  const int32_t* outputs;  // tensor ids of the graph outputs, in the model's order
+  int32_t num_outputs;
 };
 
 // Bytes of one element of `dtype`, and of a whole tensor (its h * w * c storage view), as the API

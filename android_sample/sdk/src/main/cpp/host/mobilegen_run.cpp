@@ -1,9 +1,12 @@
 // mobilegen_run: runs the generated engine on the host (Mesa EGL for the GPU backend).
 //
-//   mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D]
+//   mobilegen_run --blob model.mgw --input x.npy [--input x2.npy ...] --output y.npy [--output y2.npy ...]
+//                 [--dump-dir D]
 //                 [--backend auto|gpu|cpu] [--cache-dir C] [--repeat N]
 //                 [--fail-allocations-over BYTES]
 //
+// A model with several inputs or outputs takes one --input (--output) per graph input (output), in
+// the model's order.
 // --fail-allocations-over makes every C++ allocation larger than BYTES made while the engine is
 // created throw std::bad_alloc (the test of Status::OutOfMemory). When Auto falls back to the
 // CPU, a warning line on stderr gives the reason (Engine::backend_info), as the JNI logs it.
@@ -11,7 +14,7 @@
 // Prints one JSON line (backend, the architecture it was built for and whether with NEON, the first
 // (cold) run time, the best of all runs and the best of the warm runs after the first, heap
 // allocations made by the runs after the first); with --dump-dir writes mobilegen's dump format:
-// <tensor index>.npy for the graph input and every tensor a kernel writes, and tensors.json
+// <tensor index>.npy for the graph inputs and every tensor a kernel writes, and tensors.json
 // listing the kernel outputs in graph order (as mobilegen/dump.py does).
 // Exit status 0 on success, 1 with one line on stderr on any error.
 #include <sys/stat.h>
@@ -56,7 +59,7 @@ using mobilegen::Status;
 using mobilegen::TensorInfo;
 
 constexpr const char* kUsage =
-    "usage: mobilegen_run --blob model.mgw --input x.npy --output y.npy [--dump-dir D] "
+    "usage: mobilegen_run --blob model.mgw --input x.npy [--input ...] --output y.npy [--output ...] [--dump-dir D] "
     "[--backend auto|gpu|cpu] [--cache-dir C] [--repeat N] [--fail-allocations-over BYTES]";
 
 int fail(const std::string& message) {
@@ -65,7 +68,8 @@ int fail(const std::string& message) {
 }
 
 struct Args {
-  std::string blob, input, output, dump_dir, cache_dir;
+  std::string blob, dump_dir, cache_dir;
+  std::vector<std::string> inputs, outputs;
   Backend backend = Backend::Auto;
   int repeat = 1;
   long long fail_allocations_over = -1;  // -1: never
@@ -80,8 +84,8 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
     }
     const std::string value = argv[++i];
     if (flag == "--blob") a->blob = value;
-    else if (flag == "--input") a->input = value;
-    else if (flag == "--output") a->output = value;
+    else if (flag == "--input") a->inputs.push_back(value);
+    else if (flag == "--output") a->outputs.push_back(value);
     else if (flag == "--dump-dir") a->dump_dir = value;
     else if (flag == "--cache-dir") a->cache_dir = value;
     else if (flag == "--backend") {
@@ -113,7 +117,7 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
       return false;
     }
   }
-  if (a->blob.empty() || a->input.empty() || a->output.empty()) {
+  if (a->blob.empty() || a->inputs.empty() || a->outputs.empty()) {
     *error = std::string("--blob, --input and --output are required; ") + kUsage;
     return false;
   }
@@ -205,22 +209,23 @@ bool make_dir(const std::string& path, std::string* error) {
 }
 
 // Writes one run's tensors under `dir`.
-bool write_dump(Engine& engine, const std::string& dir, const void* input, size_t input_bytes, void* output,
-                size_t output_bytes, std::string* error) {
+bool write_dump(Engine& engine, const std::string& dir, const std::vector<mobilegen::InputBuffer>& inputs,
+                const std::vector<mobilegen::OutputBuffer>& outputs, std::string* error) {
   if (!make_dir(dir, error)) return false;
   std::vector<std::string> records;
   bool ok = true;
-  bool first = true;
+  int seen = 0;
   const mobilegen::TensorDumpFn dump = [&](const TensorInfo& t, const void* data, size_t bytes) {
     if (!ok) return;
     const int64_t shape[4] = {t.shape[0], t.shape[1], t.shape[2], t.shape[3]};
     const std::string path = dir + "/" + std::to_string(t.index) + ".npy";
     ok = mobilegen::npy::write(path, npy_type(t.dtype), shape, t.rank, data, bytes, error);
-    // The graph input is written for convenience but, as in mobilegen's dumps, not listed.
-    if (!first) records.push_back(json_record(t));
-    first = false;
+    // The graph inputs (reported first) are written for convenience but, as in mobilegen's dumps,
+    // not listed.
+    if (seen++ >= engine.num_inputs()) records.push_back(json_record(t));
   };
-  const Status st = engine.run(input, input_bytes, output, output_bytes, error, dump);
+  const Status st = engine.run(inputs.data(), static_cast<int>(inputs.size()), outputs.data(),
+                               static_cast<int>(outputs.size()), error, dump);
   if (st != Status::Ok) {
     *error = std::string(mobilegen::status_name(st)) + ": " + *error;
     return false;
@@ -294,23 +299,40 @@ int main(int argc, char** argv) {
   blob.clear();
   blob.shrink_to_fit();
 
-  mobilegen::npy::Array x;
-  if (!mobilegen::npy::read(args.input, &x, &error)) return fail(error);
-  const TensorInfo& in = engine->input();
-  bool shape_ok = x.shape.size() == static_cast<size_t>(in.rank) && x.type == npy_type(in.dtype);
-  for (int i = 0; shape_ok && i < in.rank; ++i) shape_ok = x.shape[i] == in.shape[i];
-  if (!shape_ok) {
-    return fail(args.input + ": " + mobilegen::npy::type_name(x.type) + shape_text(x.shape.data(), x.shape.size()) +
-                ", expected " + describe(in) + " for input tensor " + json_string(in.name));
+  if (args.inputs.size() != static_cast<size_t>(engine->num_inputs()) ||
+      args.outputs.size() != static_cast<size_t>(engine->num_outputs())) {
+    return fail(std::to_string(args.inputs.size()) + " --input and " + std::to_string(args.outputs.size()) +
+                " --output given; the model has " + std::to_string(engine->num_inputs()) + " inputs and " +
+                std::to_string(engine->num_outputs()) + " outputs");
+  }
+  std::vector<mobilegen::npy::Array> xs(args.inputs.size());
+  std::vector<mobilegen::InputBuffer> inputs;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    mobilegen::npy::Array& x = xs[i];
+    if (!mobilegen::npy::read(args.inputs[i], &x, &error)) return fail(error);
+    const TensorInfo& in = engine->input(static_cast<int>(i));
+    bool shape_ok = x.shape.size() == static_cast<size_t>(in.rank) && x.type == npy_type(in.dtype);
+    for (int d = 0; shape_ok && d < in.rank; ++d) shape_ok = x.shape[d] == in.shape[d];
+    if (!shape_ok) {
+      return fail(args.inputs[i] + ": " + mobilegen::npy::type_name(x.type) +
+                  shape_text(x.shape.data(), x.shape.size()) + ", expected " + describe(in) + " for input tensor " +
+                  json_string(in.name));
+    }
+    inputs.push_back({x.data.data(), x.data.size()});
+  }
+  std::vector<std::vector<uint8_t>> ys(args.outputs.size());
+  std::vector<mobilegen::OutputBuffer> outputs;
+  for (size_t i = 0; i < ys.size(); ++i) {
+    ys[i].resize(bytes_of(engine->output(static_cast<int>(i))));
+    outputs.push_back({ys[i].data(), ys[i].size()});
   }
 
-  const TensorInfo& out = engine->output();
-  std::vector<uint8_t> y(bytes_of(out));
   double first_us = 0.0, best_us = 0.0, best_warm_us = -1.0;
   long allocations_before = 0;  // counted from the second run on
   for (int r = 0; r < args.repeat; ++r) {
     if (r == 1) allocations_before = g_allocations.load();
-    status = engine->run(x.data.data(), x.data.size(), y.data(), y.size(), &error);
+    status = engine->run(inputs.data(), static_cast<int>(inputs.size()), outputs.data(),
+                         static_cast<int>(outputs.size()), &error);
     if (status != Status::Ok) return fail(std::string(mobilegen::status_name(status)) + ": " + error);
     const double us = engine->last_run_us();
     if (r == 0) first_us = best_us = us;
@@ -318,12 +340,15 @@ int main(int argc, char** argv) {
     best_us = std::min(best_us, us);
   }
   const long allocations = args.repeat > 1 ? g_allocations.load() - allocations_before : -1;
-  const int64_t out_shape[4] = {out.shape[0], out.shape[1], out.shape[2], out.shape[3]};
-  if (!mobilegen::npy::write(args.output, npy_type(out.dtype), out_shape, out.rank, y.data(), y.size(), &error)) {
-    return fail(error);
+  for (size_t i = 0; i < ys.size(); ++i) {
+    const TensorInfo& out = engine->output(static_cast<int>(i));
+    const int64_t out_shape[4] = {out.shape[0], out.shape[1], out.shape[2], out.shape[3]};
+    if (!mobilegen::npy::write(args.outputs[i], npy_type(out.dtype), out_shape, out.rank, ys[i].data(), ys[i].size(),
+                               &error)) {
+      return fail(error);
+    }
   }
-  if (!args.dump_dir.empty() &&
-      !write_dump(*engine, args.dump_dir, x.data.data(), x.data.size(), y.data(), y.size(), &error)) {
+  if (!args.dump_dir.empty() && !write_dump(*engine, args.dump_dir, inputs, outputs, &error)) {
     return fail(error);
   }
   // best_warm_run_ms and allocations_after_first_run: -1 when there was only one run.

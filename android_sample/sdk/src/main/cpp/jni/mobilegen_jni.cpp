@@ -41,6 +41,11 @@ struct NativeClassifier {
   std::unique_ptr<Engine> engine;
   mobilegen::io::ImagePreprocessor preprocessor;
   std::vector<uint8_t> input;  // the preprocessed Bitmap, reused by every call
+  // Outputs after the first, written by the Bitmap calls (which return only the first output's
+  // scores), and the buffer lists of Engine::run: sized once in nativeCreate, reused by every call.
+  std::vector<std::vector<uint8_t>> other_outputs;
+  std::vector<mobilegen::InputBuffer> inputs;
+  std::vector<mobilegen::OutputBuffer> outputs;
 };
 
 NativeClassifier* native_of(jlong handle) { return reinterpret_cast<NativeClassifier*>(handle); }
@@ -138,16 +143,10 @@ bool write_tensor(const std::string& dir, const mobilegen::TensorInfo& info, con
                                data, bytes, error);
 }
 
-// Runs the engine on `in` (input().dtype values) into the direct buffer `output`, dumping every
-// tensor into `dump_dir` when it is not empty.
-void run_engine(JNIEnv* env, NativeClassifier* native, const uint8_t* in, jobject output,
-                jint output_offset, const std::string& dump_dir) {
+// Runs the engine on native->inputs into native->outputs (both filled by the caller), dumping
+// every tensor into `dump_dir` when it is not empty.
+void run_engine(JNIEnv* env, NativeClassifier* native, const std::string& dump_dir) {
   Engine& engine = *native->engine;
-  const size_t in_bytes = mobilegen::tensor_bytes(engine.input());
-  const size_t out_bytes = mobilegen::tensor_bytes(engine.output());
-  uint8_t* out = direct_region(env, output, output_offset, out_bytes, "the output buffer");
-  if (out == nullptr) return;
-
   std::string error, dump_error;
   mobilegen::TensorDumpFn dump;
   if (!dump_dir.empty()) {
@@ -156,7 +155,8 @@ void run_engine(JNIEnv* env, NativeClassifier* native, const uint8_t* in, jobjec
       if (dump_error.empty() && !write_tensor(dump_dir, info, data, bytes, &e)) dump_error = e;
     };
   }
-  const Status status = engine.run(in, in_bytes, out, out_bytes, &error, dump);
+  const Status status = engine.run(native->inputs.data(), static_cast<int>(native->inputs.size()),
+                                   native->outputs.data(), static_cast<int>(native->outputs.size()), &error, dump);
   if (status != Status::Ok) {
     throw_status(env, status, error);
   } else if (!dump_error.empty()) {
@@ -199,19 +199,52 @@ jlong nativeCreate(JNIEnv* env, jclass, jobject asset_manager, jstring blob_asse
       throw_status(env, status, error);
       return 0;
     }
-    native->input.resize(mobilegen::tensor_bytes(native->engine->input()));
-    log_backend(native->engine->backend_info());
+    const Engine& engine = *native->engine;
+    native->input.resize(mobilegen::tensor_bytes(engine.input()));
+    native->inputs.resize(static_cast<size_t>(engine.num_inputs()));
+    native->outputs.resize(static_cast<size_t>(engine.num_outputs()));
+    for (int i = 1; i < engine.num_outputs(); ++i) {
+      native->other_outputs.emplace_back(mobilegen::tensor_bytes(engine.output(i)));
+    }
+    log_backend(engine.backend_info());
     return reinterpret_cast<jlong>(native.release());
   });
 }
 
-void nativeRun(JNIEnv* env, jclass, jlong handle, jobject input, jint input_offset, jobject output,
-               jint output_offset) {
+// inputs[i] / outputs[i]: direct ByteBuffers, used from offsets[i]; Classifier.run has checked
+// counts and sizes against ModelInfo.
+void nativeRun(JNIEnv* env, jclass, jlong handle, jobjectArray inputs, jintArray input_offsets, jobjectArray outputs,
+               jintArray output_offsets, jstring dump_dir) {
   guarded(env, [&] {
     NativeClassifier* native = native_of(handle);
-    const size_t in_bytes = mobilegen::tensor_bytes(native->engine->input());
-    const uint8_t* in = direct_region(env, input, input_offset, in_bytes, "the input buffer");
-    if (in != nullptr) run_engine(env, native, in, output, output_offset, {});
+    const Engine& engine = *native->engine;
+    if (env->GetArrayLength(inputs) != engine.num_inputs() || env->GetArrayLength(input_offsets) != engine.num_inputs() ||
+        env->GetArrayLength(outputs) != engine.num_outputs() ||
+        env->GetArrayLength(output_offsets) != engine.num_outputs()) {
+      throw_status(env, Status::InvalidArgument, "run: the buffer arrays do not match the model's inputs and outputs");
+      return;
+    }
+    for (int i = 0; i < engine.num_inputs(); ++i) {
+      jint offset = 0;
+      env->GetIntArrayRegion(input_offsets, i, 1, &offset);
+      jobject buffer = env->GetObjectArrayElement(inputs, i);
+      const size_t bytes = mobilegen::tensor_bytes(engine.input(i));
+      const uint8_t* data = direct_region(env, buffer, offset, bytes, "an input buffer");
+      env->DeleteLocalRef(buffer);
+      if (data == nullptr) return;
+      native->inputs[i] = {data, bytes};
+    }
+    for (int i = 0; i < engine.num_outputs(); ++i) {
+      jint offset = 0;
+      env->GetIntArrayRegion(output_offsets, i, 1, &offset);
+      jobject buffer = env->GetObjectArrayElement(outputs, i);
+      const size_t bytes = mobilegen::tensor_bytes(engine.output(i));
+      uint8_t* data = direct_region(env, buffer, offset, bytes, "an output buffer");
+      env->DeleteLocalRef(buffer);
+      if (data == nullptr) return;
+      native->outputs[i] = {data, bytes};
+    }
+    run_engine(env, native, dump_dir != nullptr ? to_string(env, dump_dir) : std::string());
   });
 }
 
@@ -239,6 +272,10 @@ void nativeRunBitmap(JNIEnv* env, jclass, jlong handle, jobject bitmap, jfloat m
                      jobject output, jstring dump_dir) {
   guarded(env, [&] {
     NativeClassifier* native = native_of(handle);
+    if (native->engine->num_inputs() != 1) {
+      throw_status(env, Status::InvalidArgument, "a Bitmap is the input of a model with one input only; use run()");
+      return;
+    }
     AndroidBitmapInfo info;
     if (AndroidBitmap_getInfo(env, bitmap, &info) != ANDROID_BITMAP_RESULT_SUCCESS ||
         info.format != ANDROID_BITMAP_FORMAT_RGBA_8888) {
@@ -260,8 +297,17 @@ void nativeRunBitmap(JNIEnv* env, jclass, jlong handle, jobject bitmap, jfloat m
         return;
       }
     }
-    run_engine(env, native, native->input.data(), output, 0,
-               dump_dir != nullptr ? to_string(env, dump_dir) : std::string());
+    // The Bitmap is the (only) input; the first output goes to `output`, the others to native
+    // buffers (Classifier.classify reads the first output's scores).
+    const Engine& engine = *native->engine;
+    uint8_t* scores = direct_region(env, output, 0, mobilegen::tensor_bytes(engine.output(0)), "the output buffer");
+    if (scores == nullptr) return;
+    native->inputs[0] = {native->input.data(), native->input.size()};
+    native->outputs[0] = {scores, mobilegen::tensor_bytes(engine.output(0))};
+    for (size_t i = 1; i < native->outputs.size(); ++i) {
+      native->outputs[i] = {native->other_outputs[i - 1].data(), native->other_outputs[i - 1].size()};
+    }
+    run_engine(env, native, dump_dir != nullptr ? to_string(env, dump_dir) : std::string());
   });
 }
 
@@ -306,7 +352,7 @@ JNINativeMethod method(const char* name, const char* signature, void* function) 
 const JNINativeMethod kMethods[] = {
     method("nativeCreate", "(Landroid/content/res/AssetManager;Ljava/lang/String;ILjava/lang/String;)J",
            reinterpret_cast<void*>(nativeCreate)),
-    method("nativeRun", "(JLjava/nio/ByteBuffer;ILjava/nio/ByteBuffer;I)V",
+    method("nativeRun", "(J[Ljava/nio/ByteBuffer;[I[Ljava/nio/ByteBuffer;[ILjava/lang/String;)V",
            reinterpret_cast<void*>(nativeRun)),
     method("nativeRunBitmap", "(JLandroid/graphics/Bitmap;FFLjava/nio/ByteBuffer;Ljava/lang/String;)V",
            reinterpret_cast<void*>(nativeRunBitmap)),

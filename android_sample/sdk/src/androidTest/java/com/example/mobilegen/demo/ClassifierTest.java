@@ -18,10 +18,10 @@ import org.junit.Test;
 import org.junit.runner.RunWith;
 
 /**
- * The engine on this device against mobilegen's simulator: golden_input.bin (the sample picture,
- * preprocessed) must give golden_output.bin, which the simulator computed when the project was
- * generated.
- * <p>Integer kernels are bit-exact: both backends must reproduce it byte for byte.
+ * The engine on this device against mobilegen's simulator: golden_input<n>.bin (input 0: the
+ * sample picture, preprocessed) must give golden_output<n>.bin for every graph output, which the
+ * simulator computed when the project was generated.
+ * <p>Integer kernels are bit-exact: both backends must reproduce every output byte for byte.
  */
 @RunWith(AndroidJUnit4.class)
 public class ClassifierTest {
@@ -56,10 +56,18 @@ public class ClassifierTest {
 
     private static void checkGolden(Classifier.Backend backend) throws IOException {
         Context context = InstrumentationRegistry.getInstrumentation().getContext();
-        byte[] input = readAsset(context, "golden_input.bin");
-        byte[] expected = readAsset(context, "golden_output.bin");
-        assertEquals(ModelInfo.INPUT_BYTES, input.length);
-        assertEquals(ModelInfo.OUTPUT_BYTES, expected.length);
+        // The golden files are little-endian, like every Android ABI.
+        ByteBuffer[] inputs = new ByteBuffer[ModelInfo.INPUTS.size()];
+        for (int n = 0; n < inputs.length; n++) {
+            byte[] input = readAsset(context, "golden_input" + n + ".bin");
+            assertEquals(ModelInfo.INPUTS.get(n).byteSize(), input.length);
+            inputs[n] = ByteBuffer.allocateDirect(input.length).order(ByteOrder.LITTLE_ENDIAN);
+            inputs[n].put(input).rewind();
+        }
+        ByteBuffer[] outputs = new ByteBuffer[ModelInfo.OUTPUTS.size()];
+        for (int n = 0; n < outputs.length; n++) {
+            outputs[n] = ByteBuffer.allocateDirect(ModelInfo.OUTPUTS.get(n).byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        }
 
         Classifier classifier;
         try {
@@ -71,17 +79,21 @@ public class ClassifierTest {
         }
         try {
             assertEquals(backend, classifier.backend());
-            // The golden files are little-endian, like every Android ABI.
-            ByteBuffer in = ByteBuffer.allocateDirect(input.length).order(ByteOrder.LITTLE_ENDIAN);
-            in.put(input).rewind();
-            ByteBuffer out = ByteBuffer.allocateDirect(expected.length).order(ByteOrder.LITTLE_ENDIAN);
-            classifier.run(in, out);
-            byte[] actual = new byte[expected.length];
-            out.get(actual);
-            assertArrayEquals(backend + " output differs from the simulator", expected, actual);
+            classifier.run(inputs, outputs);
+            for (int n = 0; n < outputs.length; n++) {
+                byte[] expected = readAsset(context, "golden_output" + n + ".bin");
+                checkOutput(backend + " output " + n, ModelInfo.OUTPUTS.get(n), outputs[n], expected);
+            }
         } finally {
             classifier.close();
         }
+    }
+
+    private static void checkOutput(String what, ModelInfo.TensorSpec spec, ByteBuffer out, byte[] expected) {
+        assertEquals(spec.byteSize(), expected.length);
+        byte[] actual = new byte[expected.length];
+        out.get(actual);
+        assertArrayEquals(what + " differs from the simulator", expected, actual);
     }
 
     private static byte[] readAsset(Context context, String name) throws IOException {

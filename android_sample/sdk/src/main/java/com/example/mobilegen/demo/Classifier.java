@@ -150,9 +150,9 @@ public final class Classifier implements AutoCloseable {
     // Where the engine writes the scores of classify() and runDebug().
     private final ByteBuffer scores =
             ByteBuffer.allocateDirect(ModelInfo.OUTPUT_BYTES).order(ByteOrder.nativeOrder());
-    // Staging for run() with heap buffers; allocated on first use.
-    private ByteBuffer stagedInput;
-    private ByteBuffer stagedOutput;
+    // Staging for run() with heap buffers, per input and output; allocated on first use.
+    private final ByteBuffer[] stagedInputs = new ByteBuffer[ModelInfo.INPUTS.size()];
+    private final ByteBuffer[] stagedOutputs = new ByteBuffer[ModelInfo.OUTPUTS.size()];
     private final BackendInfo backendInfo;
     private long handle;
 
@@ -192,6 +192,7 @@ public final class Classifier implements AutoCloseable {
      * mobilegen's simulator does. Returns the top-K classes, best first.
      */
     public synchronized List<Recognition> classify(Bitmap bitmap) {
+        checkImageModel();
         nativeRunBitmap(checkOpen(), argb8888(bitmap), ModelInfo.INPUT_MEAN, ModelInfo.INPUT_STD, scores, null);
         return topRecognitions();
     }
@@ -203,55 +204,95 @@ public final class Classifier implements AutoCloseable {
      */
     public synchronized List<Recognition> runDebug(Bitmap bitmap, File dir) {
         long nativeHandle = checkOpen();
-        if (!dir.isDirectory() && !dir.mkdirs()) {
-            throw new MobilegenException("IoError", "cannot create " + dir);
-        }
-        try {
-            copyAsset(ModelInfo.TENSORS_ASSET, new File(dir, "tensors.json"));
-        } catch (IOException e) {
-            throw new MobilegenException("IoError", "cannot write " + dir + "/tensors.json", e);
-        }
+        checkImageModel();
+        prepareDump(dir);
         nativeRunBitmap(nativeHandle, argb8888(bitmap), ModelInfo.INPUT_MEAN, ModelInfo.INPUT_STD, scores, dir.getPath());
         return topRecognitions();
     }
 
     /**
-     * Runs raw tensors. {@code input} holds exactly {@link ModelInfo#INPUT_BYTES} remaining bytes
-     * ([1][h][w][c] of {@link ModelInfo#INPUT_TYPE}); {@code output} receives {@link
-     * ModelInfo#OUTPUT_BYTES} bytes from its position. Multi-byte values are in native byte order.
-     * Positions and limits are left unchanged. Direct buffers avoid a copy.
+     * Runs raw tensors of a model with one input and one output: {@link #run(ByteBuffer[],
+     * ByteBuffer[])} with one buffer each.
      */
     public synchronized void run(ByteBuffer input, ByteBuffer output) {
+        run(new ByteBuffer[] {input}, new ByteBuffer[] {output});
+    }
+
+    /**
+     * Runs raw tensors, one buffer per graph input and output in the model's order ({@link
+     * ModelInfo#INPUTS}, {@link ModelInfo#OUTPUTS}): {@code inputs[i]} holds exactly {@code
+     * INPUTS.get(i).byteSize()} remaining bytes (NHWC, the tensor's data type); {@code outputs[i]}
+     * receives {@code OUTPUTS.get(i).byteSize()} bytes from its position. Multi-byte values are in
+     * native byte order. Positions and limits are left unchanged. Direct buffers avoid a copy.
+     */
+    public synchronized void run(ByteBuffer[] inputs, ByteBuffer[] outputs) {
+        runTensors(inputs, outputs, null);
+    }
+
+    /**
+     * Like {@link #run(ByteBuffer[], ByteBuffer[])}, and writes every tensor to {@code dir} in
+     * mobilegen's dump format ({@code <index>.npy} plus {@code tensors.json}).
+     */
+    public synchronized void runDebug(ByteBuffer[] inputs, ByteBuffer[] outputs, File dir) {
+        checkOpen();
+        prepareDump(dir);
+        runTensors(inputs, outputs, dir.getPath());
+    }
+
+    private void runTensors(ByteBuffer[] inputs, ByteBuffer[] outputs, String dumpDir) {
         long nativeHandle = checkOpen();
-        if (input.remaining() != ModelInfo.INPUT_BYTES) {
-            throw new IllegalArgumentException(
-                    "input has " + input.remaining() + " bytes; the model takes " + ModelInfo.INPUT_BYTES);
+        List<ModelInfo.TensorSpec> specs = ModelInfo.INPUTS;
+        List<ModelInfo.TensorSpec> outSpecs = ModelInfo.OUTPUTS;
+        if (inputs.length != specs.size() || outputs.length != outSpecs.size()) {
+            throw new IllegalArgumentException(inputs.length + " inputs and " + outputs.length
+                    + " outputs given; the model has " + specs.size() + " and " + outSpecs.size());
         }
-        if (output.remaining() < ModelInfo.OUTPUT_BYTES) {
-            throw new IllegalArgumentException(
-                    "output has room for " + output.remaining() + " bytes; the model writes " + ModelInfo.OUTPUT_BYTES);
-        }
-        ByteBuffer in = input;
-        int inOffset = input.position();
-        if (!input.isDirect()) {
-            if (stagedInput == null) {
-                stagedInput = ByteBuffer.allocateDirect(ModelInfo.INPUT_BYTES);
+        ByteBuffer[] in = new ByteBuffer[inputs.length];
+        int[] inOffsets = new int[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            int bytes = specs.get(i).byteSize();
+            if (inputs[i].remaining() != bytes) {
+                throw new IllegalArgumentException("input " + i + " (" + specs.get(i).name() + ") has "
+                        + inputs[i].remaining() + " bytes; the model takes " + bytes);
             }
-            stagedInput.clear();
-            stagedInput.put(input.duplicate());
-            in = stagedInput;
-            inOffset = 0;
+            if (inputs[i].isDirect()) {
+                in[i] = inputs[i];
+                inOffsets[i] = inputs[i].position();
+            } else {
+                in[i] = staged(stagedInputs, i, bytes);
+                in[i].clear();
+                in[i].put(inputs[i].duplicate());
+            }
         }
-        if (output.isDirect()) {
-            nativeRun(nativeHandle, in, inOffset, output, output.position());
-            return;
+        ByteBuffer[] out = new ByteBuffer[outputs.length];
+        int[] outOffsets = new int[outputs.length];
+        for (int i = 0; i < outputs.length; i++) {
+            int bytes = outSpecs.get(i).byteSize();
+            if (outputs[i].remaining() < bytes) {
+                throw new IllegalArgumentException("output " + i + " (" + outSpecs.get(i).name() + ") has room for "
+                        + outputs[i].remaining() + " bytes; the model writes " + bytes);
+            }
+            if (outputs[i].isDirect()) {
+                out[i] = outputs[i];
+                outOffsets[i] = outputs[i].position();
+            } else {
+                out[i] = staged(stagedOutputs, i, bytes);
+            }
         }
-        if (stagedOutput == null) {
-            stagedOutput = ByteBuffer.allocateDirect(ModelInfo.OUTPUT_BYTES);
+        nativeRun(nativeHandle, in, inOffsets, out, outOffsets, dumpDir);
+        for (int i = 0; i < outputs.length; i++) {
+            if (!outputs[i].isDirect()) {
+                out[i].clear();
+                outputs[i].duplicate().put(out[i]);
+            }
         }
-        nativeRun(nativeHandle, in, inOffset, stagedOutput, 0);
-        stagedOutput.clear();
-        output.duplicate().put(stagedOutput);
+    }
+
+    private static ByteBuffer staged(ByteBuffer[] cache, int i, int bytes) {
+        if (cache[i] == null) {
+            cache[i] = ByteBuffer.allocateDirect(bytes);
+        }
+        return cache[i];
     }
 
     /** Milliseconds the last inference took (on the GPU: including reading the output back). */
@@ -302,6 +343,26 @@ public final class Classifier implements AutoCloseable {
             }
         } finally {
             super.finalize();
+        }
+    }
+
+    // classify() and the Bitmap runDebug() feed one picture to the model's only input.
+    private static void checkImageModel() {
+        if (ModelInfo.INPUTS.size() != 1) {
+            throw new IllegalStateException("the model has " + ModelInfo.INPUTS.size()
+                    + " inputs; a Bitmap can feed only a single-input model: use run(ByteBuffer[], ByteBuffer[])");
+        }
+    }
+
+    // A dump directory holding tensors.json, the index of the <index>.npy files the engine writes.
+    private void prepareDump(File dir) {
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            throw new MobilegenException("IoError", "cannot create " + dir);
+        }
+        try {
+            copyAsset(ModelInfo.TENSORS_ASSET, new File(dir, "tensors.json"));
+        } catch (IOException e) {
+            throw new MobilegenException("IoError", "cannot write " + dir + "/tensors.json", e);
         }
     }
 
@@ -395,7 +456,8 @@ public final class Classifier implements AutoCloseable {
 
     private static native long nativeCreate(AssetManager assets, String blobAsset, int backend, String cacheDir);
 
-    private static native void nativeRun(long handle, ByteBuffer input, int inputOffset, ByteBuffer output, int outputOffset);
+    private static native void nativeRun(
+            long handle, ByteBuffer[] inputs, int[] inputOffsets, ByteBuffer[] outputs, int[] outputOffsets, String dumpDir);
 
     private static native void nativeRunBitmap(
             long handle, Bitmap bitmap, float mean, float std, ByteBuffer output, String dumpDir);
