@@ -20,9 +20,12 @@ resolutions, model seeds and inputs, every float tensor an operator writes is co
 - ``xnn`` vs ``ref``: the default resolver (XNNPACK delegate) on the graph output only (its
   intermediate tensors are not meaningful).
 
+Families ``v1b0`` / ``v2b0`` are the same MobileNets with BatchNorm beta centred at 0 instead of +1
+(``build_mobilenet_beta0``): networks that amplify rounding far more than the tests' models.
+
 With ``--engine`` the generated C++ engine (tests/test_engine_cpu.py's cached host builds) is run
-on its CPU fallback and on GLES (Mesa llvmpipe) for V1 and V2 at width 1.0 / 224, and compared
-with the simulator per tensor: the engines' contract.
+on its CPU fallback and on GLES (Mesa llvmpipe) for each family at width 1.0 / 224 (first model
+seed), and compared with the simulator (and BUILTIN_REF) per tensor: the engines' contract.
 
 Inputs: ``uniform`` is harness.random_input (uniform [-1, 1], the tests' input), ``image`` is
 mobilegen.convert.keras_models.calibration_images (smooth, image-like, in [-1, 1]) at seeds that

@@ -15,6 +15,8 @@ kernels, or either and a float64 evaluation) differ by up to ~7e-6 of max|b| per
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ def mobilenet(family: str, seed: int) -> bytes:
 
 def inputs(kind: str, shape) -> np.ndarray:
     if kind == "uniform":
-        return random_input(type("T", (), {"dtype": "float32", "shape": shape}), 0)
+        return random_input(SimpleNamespace(dtype="float32", shape=shape), 0)
     from mobilegen.convert.keras_models import calibration_images
 
     return calibration_images(1, shape[1], shape[2], seed=IMAGE_SEED)
