@@ -117,6 +117,17 @@ def tensor_mismatches(
             d = np.abs(a.astype(np.int64) - b.astype(np.int64))
             if d.max(initial=0):
                 problems.append(f"{place}: max {int(d.max())} LSB, {int((d > 0).sum())}/{d.size} differ")
+        elif not (np.isfinite(a).all() and np.isfinite(b).all()):
+            # NaN or inf: the relative error below would compare NaN and pass; demand the same
+            # non-finite values in the same places (and finite values within tolerance elsewhere).
+            same = np.array_equal(np.isfinite(a), np.isfinite(b)) and np.array_equal(a[~np.isfinite(a)], b[~np.isfinite(b)], equal_nan=True)
+            if not same:
+                problems.append(f"{place}: non-finite values differ ({int((~np.isfinite(a)).sum())} vs {int((~np.isfinite(b)).sum())})")
+            else:
+                fa, fb = a[np.isfinite(a)].astype(np.float64), b[np.isfinite(b)].astype(np.float64)
+                rel = float(np.abs(fa - fb).max(initial=0.0)) / max(float(np.abs(fb).max(initial=0.0)), 1e-30)
+                if rel > float_rtol:
+                    problems.append(f"{place}: relative error {rel:.3g} > {float_rtol}")
         else:
             den = float(np.abs(b.astype(np.float64)).max(initial=0.0))
             rel = float(np.abs(a.astype(np.float64) - b).max(initial=0.0)) / max(den, 1e-30)
