@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mobilegen.compare import FLOAT_RTOL  # the float contract (benchmarks/FLOAT_NOISE.md)
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "RESULTS.md"
 MODES = ("int8", "float32")
 ENGINES = ("ref", "xnnpack", "sim", "sim-1thread")
 TARGET = 1.0  # simulator time / BUILTIN_REF time
-FLOAT_RTOL = 1e-5  # tests/harness.py's float contract
 
 
 # --- models and input ------------------------------------------------------------------------

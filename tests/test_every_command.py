@@ -93,6 +93,10 @@ def test_every_command_without_traceback(name, kwargs, mode, tmp_path):
         if want == 0:
             assert invoke(["compare", dump, dump], label) == 0
         out = tmp_path / f"android-{precision}"
+        # The Android SDK's first input is a picture: [1][h][w][1 or 3] (a one-line error otherwise).
+        t_in = g.tensors[g.inputs[0]]
+        image = len(t_in.shape) == 4 and t_in.shape[3] in (1, 3)
+        want = want if image else USER_ERROR
         got = invoke(["generate", model, "--target", "android", "--out", out, "--precision", precision], label)
         assert got == want, f"{label}: generate --precision {precision} exited {got}, expected {want}"
         if want == 0:
@@ -260,3 +264,31 @@ def test_compare_shortens_long_names(tmp_path):
     assert r.exit_code == 0 and s in r.output and long not in r.output
     r = runner.invoke(app, ["compare", str(d), str(d), "--verbose"])
     assert r.exit_code == 0 and long in r.output
+
+
+# --------------------------------------------------------------------------------------------------
+# Every MobileNet of the tests, integer and float, generates at every precision it can run
+# --------------------------------------------------------------------------------------------------
+def _mobilenets():
+    from tests.test_mobilenet import CASES
+
+    return [
+        pytest.param(fam, alpha, res, classes, mode, id=f"{fam}-{alpha}-{res}-{classes}-{mode}")
+        for fam, alpha, res, classes, modes in CASES
+        for mode in modes
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,alpha,resolution,classes,mode", _mobilenets())
+def test_mobilenet_generates_at_every_precision(family, alpha, resolution, classes, mode, tmp_path):
+    from tests.test_mobilenet import mobilenet_tflite
+
+    model = tmp_path / "mobilenet.tflite"
+    model.write_bytes(mobilenet_tflite(family, alpha, resolution, classes, mode))
+    label = f"MobileNet {family} {alpha} {resolution} [{mode}]"
+    assert invoke(["inspect", model], label) == 0
+    for precision in PRECISIONS:
+        want = 0 if _valid(mode, precision) else USER_ERROR
+        got = invoke(["generate", model, "--target", "android", "--out", tmp_path / precision, "--precision", precision], label)
+        assert got == want, f"{label}: generate --precision {precision} exited {got}, expected {want}"

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mobilegen.cli.app import app
-from tests.harness import random_input, require, tensor_mismatches
+from tests.harness import ENGINE_FLOAT_RTOL, random_input, require, tensor_mismatches
 
 MODES = ("float32", "int8", "int8_io")
 CACHE = Path(__file__).parent / ".model_cache"
@@ -201,7 +201,7 @@ def test_engine_matches_simulator(name, mode, backend, tmp_path):
     records, got = read_dump(dump)
     assert [rec["index"] for rec in records] == g.written_tensors()
     where = {i: f"{name} [{mode}] on {backend}: tensor {i} {g.tensors[i].name!r}" for i in g.written_tensors()}
-    problems = tensor_mismatches(got, want, where, ("engine", "simulator"))
+    problems = tensor_mismatches(got, want, where, ("engine", "simulator"), ENGINE_FLOAT_RTOL)
     assert not problems, "\n".join(problems)
     for i, p in zip(g.outputs, outs):
         y = np.load(p)
