@@ -98,7 +98,7 @@ Status validate_blob(const ModelPlan& plan, const void* blob, size_t blob_size,
                                "or another generation of ") + plan.model_name);
   }
   for (int i = 0; i < plan.num_kernels; ++i) {
-    BlobRef refs[kMaxBlobRefs];
+    BlobRef refs[kMaxBlobRefs] = {};
     const int n = kernel_blob_refs(plan.kernels[i], refs);
     for (int r = 0; r < n; ++r) {
       if (uint64_t{refs[r].offset} + refs[r].size > size) {
