@@ -110,7 +110,8 @@ def test_every_command_without_traceback(name, kwargs, mode, tmp_path):
 # Fully integer models at float precisions: the engine keeps the model's I/O dtypes
 # --------------------------------------------------------------------------------------------------
 CONV = ("conv2d", dict(h=7, w=9, cin=3, cout=13, k=3, stride=2, padding="same"))
-SOFTMAX = ("dense_softmax", dict(in_features=37, units=11))
+# many softmax rows over a picture-shaped input (the Android SDK takes pictures)
+SOFTMAX = ("add_softmax_rows", dict(h=5, w=4, cin=3, c=11))
 
 
 def _verify(project: Path, x: Path, backend: str, dump: Path) -> None:
@@ -150,7 +151,10 @@ def test_integer_io_model_at_float_precision(case, mode, precision, tmp_path):
     for backend in ("cpu", "gpu"):
         dump = tmp_path / backend
         _verify(project, x, backend, dump)
-        r = runner.invoke(app, ["compare", str(dump), str(sim)])
+        # Float tensors within the float contract; the 8-bit graph output within one step: its
+        # QUANTIZE rounds float32 values the engine and the simulator (float64 sums) may place on
+        # either side of a half step (as the generated instrumentation test allows).
+        r = runner.invoke(app, ["compare", str(dump), str(sim), "--tolerance", "1"])
         assert r.exit_code == 0, f"{name} [{mode}] at {precision} on {backend}:\n{r.output[-3000:]}"
         y = np.load(str(dump) + ".npy")
         assert y.dtype == t_out.dtype and y.shape == tuple(t_out.shape)
