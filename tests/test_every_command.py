@@ -21,7 +21,6 @@ from mobilegen.errors import MobilegenError
 from tests.harness import random_input, require
 
 PRECISIONS = ("int8", "fp16", "fp32")
-MODES = ("float32", "float16", "int8", "int8_io", "uint8")
 INTEGER_MODES = ("int8", "int8_io", "uint8")
 USER_ERROR = MobilegenError.exit_code
 
@@ -29,14 +28,9 @@ runner = CliRunner()
 
 
 def _sweep():
-    from tests.test_ops import CONV_CASES, DEPTHWISE_CASES, OTHER_CASES
+    from tests.test_engine_cpu import _sweep_cases  # the op sweep x every model mode
 
-    cases = [("conv2d", k) for k in CONV_CASES] + [("depthwise", k) for k in DEPTHWISE_CASES] + list(OTHER_CASES)
-    return [
-        pytest.param(name, kwargs, mode, id=f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}")
-        for name, kwargs in cases
-        for mode in MODES
-    ]
+    return _sweep_cases()
 
 
 def _model(tmp_path: Path, name: str, kwargs: dict, mode: str) -> Path:
