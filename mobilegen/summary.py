@@ -50,8 +50,10 @@ def summarize(g: Graph) -> dict:
 
 def _support(g: Graph) -> dict[str, str | None]:
     """Whether `simulate` (the plan) and `generate` (the plan exported for the engine, at the
-    model's own precision) accept `g`, and the one-line reason where not."""
+    model's own precision, and the Android target's own requirements) accept `g`, and the
+    one-line reason where not."""
     from mobilegen.export import export_plan, plan_for_precision
+    from mobilegen.targets.android import check_android_model
 
     out: dict[str, str | None] = {"simulate": None, "generate": None}
     try:
@@ -60,6 +62,7 @@ def _support(g: Graph) -> dict[str, str | None]:
         return {"simulate": str(e), "generate": str(e)}
     try:
         export_plan(*plan_for_precision(g))
+        check_android_model(g)
     except MobilegenError as e:
         out["generate"] = str(e)
     return out

@@ -96,6 +96,11 @@ def test_every_command_without_traceback(name, kwargs, mode, tmp_path):
         if want == 0:
             # the same command again: every file identical, nothing to force
             assert invoke(["generate", model, "--target", "android", "--out", out, "--precision", precision], label) == 0
+    # inspect's verdict is what the commands do: generate (so verify) at the model's own precision
+    support = json.loads(runner.invoke(app, ["inspect", str(model), "--json"]).output)
+    default = invoke(["generate", model, "--target", "android", "--out", tmp_path / "android-default"], label)
+    assert (support["support"]["generate"] is None) == (default == 0), (label, support["support"], default)
+    assert support["supported"] == (default == 0 and support["support"]["simulate"] is None)
     # comparing a dump with one array is a user error, not a traceback
     assert invoke(["compare", tmp_path / "sim", x], label) == USER_ERROR
 

@@ -63,6 +63,14 @@ def sample_png(h: int, w: int) -> bytes:
     return buf.getvalue()
 
 
+def check_android_model(g) -> None:
+    """What the Android SDK asks of a model beyond the engine (export): its first input is the
+    picture classify(Bitmap) feeds, [1][h][w][1 or 3]. A one-line UserInputError otherwise."""
+    t = g.tensors[g.inputs[0]]
+    if len(t.shape) != 4 or t.shape[3] not in (1, 3):
+        raise UserInputError(f"the Android SDK takes images: the model input {t.describe()} is not [1][h][w][1 or 3]")
+
+
 def golden_input(t, seed: int) -> np.ndarray:
     """Deterministic values for a graph input that is not the sample picture: uniform over
     [-1, 1] for float inputs, the whole range for 8-bit ones."""
@@ -84,9 +92,8 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     g = read_model(model_bytes, source=model_name)
     plan, precision = plan_for_precision(g, opts.precision)
     em = export_plan(plan, precision)
+    check_android_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    if len(t_in.shape) != 4 or t_in.shape[3] not in (1, 3):
-        raise UserInputError(f"the Android SDK takes images: the model input {t_in.describe()} is not [1][h][w][1 or 3]")
     classes = t_out.size
     labels = list(opts.labels) if opts.labels is not None else [f"class_{i}" for i in range(classes)]
     if len(labels) != classes:
