@@ -31,7 +31,6 @@ def sample_image(path: Path, size: int) -> None:
 
 
 def build(out: Path) -> Path:
-    from mobilegen.convert import quiet, tensorflow
     from mobilegen.convert.keras_models import build_mobilenet_v1
     from mobilegen.convert.quantize import convert
     from mobilegen.dump import write_dump
@@ -41,12 +40,9 @@ def build(out: Path) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     print(f"building MobileNet V1 alpha={DEMO_ALPHA} at {DEMO_RESOLUTION}px, {len(DEMO_LABELS)} classes", flush=True)
-    tensorflow()
-    with quiet():
-        keras_model = build_mobilenet_v1(DEMO_ALPHA, DEMO_RESOLUTION, len(DEMO_LABELS), seed=DEMO_SEED)
+    keras_model = build_mobilenet_v1(DEMO_ALPHA, DEMO_RESOLUTION, len(DEMO_LABELS), seed=DEMO_SEED)
     print("converting to int8 (full integer)", flush=True)
-    with quiet():
-        buf = convert(keras_model, "int8")
+    buf = convert(keras_model, "int8")
     model = out / "model.tflite"
     model.write_bytes(buf)
     (out / "labels.txt").write_text("\n".join(DEMO_LABELS) + "\n")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mobilegen.convert import tensorflow
+
 
 def calibration_images(
     n: int, height: int, width: int, seed: int = 0, channels: int = 3
@@ -55,6 +57,7 @@ def _calibrate_batchnorm(model, images: np.ndarray, seed: int) -> None:
     MobileNet V1 0.25/96 agrees with float on top-1 for ~12% of images with beta ~ N(0, 0.1),
     ~90% with beta ~ N(1, 0.1)).
     """
+    tensorflow()  # imported quietly before Keras imports it
     import keras
 
     rng = np.random.default_rng(seed)
@@ -85,6 +88,7 @@ def build_mobilenet_v1(
     depth_multiplier: int = 1,
 ):
     """Keras MobileNet V1 (random weights at ``seed``, BN statistics from calibration data)."""
+    tensorflow()  # imported quietly before Keras imports it
     import keras
 
     keras.backend.clear_session()  # layer-name counters end up in the .tflite tensor names
@@ -104,6 +108,7 @@ def build_mobilenet_v2(
     alpha: float = 1.0, resolution: int = 224, classes: int = 1000, seed: int = 0
 ):
     """Keras MobileNet V2 (random weights at ``seed``, BN statistics from calibration data)."""
+    tensorflow()  # imported quietly before Keras imports it
     import keras
 
     keras.backend.clear_session()  # layer-name counters end up in the .tflite tensor names

@@ -21,6 +21,8 @@ from enum import Enum
 
 import numpy as np
 
+from mobilegen.convert import quiet, tensorflow
+
 
 class Mode(str, Enum):
     float32 = "float32"
@@ -76,17 +78,18 @@ def default_calibration(shape: tuple[int, ...], n: int = 16) -> np.ndarray:
 
 
 def _converter(model, shape: tuple[int, ...]):
-    import tensorflow as tf
+    tf = tensorflow()
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
     def forward(x):
         return model(x, training=False)
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
+    with quiet():
+        return tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
 
 
 def _convert_tf(model, mode: Mode, calibration: np.ndarray) -> bytes:
-    import tensorflow as tf
+    tf = tensorflow()
 
     converter = _converter(model, input_shape(model))
     if mode is Mode.float16:
@@ -104,7 +107,8 @@ def _convert_tf(model, mode: Mode, calibration: np.ndarray) -> bytes:
         if mode is Mode.int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    with quiet():
+        return bytes(converter.convert())
 
 
 def quantize_input(model: bytes, x: np.ndarray) -> np.ndarray:
@@ -178,7 +182,7 @@ _SAME_SCALE_OPS = {"RESHAPE", "SQUEEZE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD"
 
 def _uint8_from_float(float_model: bytes, calibration: np.ndarray) -> bytes:
     """Legacy per-tensor uint8 model (uint8 input and output) from a float32 .tflite."""
-    import tensorflow as tf
+    tf = tensorflow()
 
     tf1 = tf.compat.v1
     s = schema()
@@ -276,7 +280,8 @@ def _uint8_from_float(float_model: bytes, calibration: np.ndarray) -> bytes:
             converter.inference_type = tf.uint8
             scale, zp = _nudged(*ranges[inp])
             converter.quantized_input_stats = {"input": (float(zp), 1.0 / scale)}
-            return bytes(converter.convert())
+            with quiet():
+                return bytes(converter.convert())
 
 
 def convert(model, mode: Mode | str, calibration: np.ndarray | None = None) -> bytes:
