@@ -10,11 +10,12 @@ import numpy as np
 from mobilegen.dump import load_npy, read_dump
 from mobilegen.errors import UserInputError
 
-# Default float tolerance, max|a-b| / max|b| per tensor: the simulator's float contract
-# (tests/harness.FLOAT_RTOL). 2e-5 is 3x the float32 noise floor measured in
-# benchmarks/FLOAT_NOISE.md on the tests' MobileNets; networks that amplify rounding more (its
-# "b0" rows) reach 8e-5 between two correct float32 evaluations: pass --rtol 1e-4 there.
-FLOAT_RTOL = 2e-5
+# Default float tolerance, max|a-b| / max|b| per tensor: the simulator's documented float
+# contract (DESIGN.md), 5e-5. Two correct float32 evaluations of a MobileNet differ by up to 7e-6
+# on the tests' models (benchmarks/FLOAT_NOISE.md), where the tests hold 2e-5
+# (tests/harness.FLOAT_RTOL), and by 2.4e-5 on a trained float MobileNet V1 1.0 / 224 (issue 6);
+# networks that amplify rounding more (FLOAT_NOISE.md's "b0" rows) reach 8e-5: pass --rtol 1e-4.
+FLOAT_RTOL = 5e-5
 
 
 @dataclass
