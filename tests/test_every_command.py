@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mobilegen.cli.app import app
 from mobilegen.errors import MobilegenError
-from tests.harness import random_input, require
+from tests.harness import ENGINE_FLOAT_RTOL, random_input, require
 
 PRECISIONS = ("int8", "fp16", "fp32")
 INTEGER_MODES = ("int8", "int8_io", "uint8")
@@ -153,7 +153,7 @@ def test_integer_io_model_at_float_precision(case, mode, precision, tmp_path):
         # Float tensors within the float contract; the 8-bit graph output within one step: its
         # QUANTIZE rounds float32 values the engine and the simulator (float64 sums) may place on
         # either side of a half step (as the generated instrumentation test allows).
-        r = runner.invoke(app, ["compare", str(dump), str(sim), "--tolerance", "1"])
+        r = runner.invoke(app, ["compare", str(dump), str(sim), "--tolerance", "1", "--rtol", str(ENGINE_FLOAT_RTOL)])
         assert r.exit_code == 0, f"{name} [{mode}] at {precision} on {backend}:\n{r.output[-3000:]}"
         y = np.load(str(dump) + ".npy")
         assert y.dtype == t_out.dtype and y.shape == tuple(t_out.shape)
@@ -187,7 +187,7 @@ def test_float16_weights_dumps_compare_cleanly(precision, tmp_path):
     assert sorted(r["index"] for r in records if r.get("constant")) == sorted(folded)
     _verify(project, x, "cpu", dump)
     for a, b in ((dump, sim), (sim, dump)):
-        r = runner.invoke(app, ["compare", str(a), str(b)])
+        r = runner.invoke(app, ["compare", str(a), str(b), "--rtol", str(ENGINE_FLOAT_RTOL)])
         assert r.exit_code == 0, r.output
         assert f"({len(folded)} constants folded at generation skipped)" in r.output, r.output
         assert r.output.count("skip ") == len(folded), r.output

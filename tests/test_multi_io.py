@@ -211,7 +211,7 @@ def test_engine_matches_simulator(name, mode, backend, tmp_path):
     r = runner.invoke(app, ["simulate", str(model), *[a for n in range(len(xs)) for a in ("--input", str(tmp_path / f"x{n}.npy"))],
                             "--top", "0", "--dump-dir", str(sim)])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["compare", str(dump), str(sim)])
+    r = runner.invoke(app, ["compare", str(dump), str(sim), "--rtol", str(ENGINE_FLOAT_RTOL)])
     assert r.exit_code == 0, r.output
 
 
