@@ -254,17 +254,12 @@ def measure_engines(family: str, alpha: float, resolution: int, seed: int, input
 # --- report --------------------------------------------------------------------------------------
 
 def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores (shared); Linux {platform.release()}; Python {platform.python_version()}; "
-            f"numpy {np.__version__}; TensorFlow {importlib.metadata.version('tensorflow')}; "
-            f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}")
+    from run import machine as run_machine  # benchmarks/run.py, beside this script
+
+    m = run_machine()
+    return (f"{m['cpu']}, {m['cores']} cores (shared); Linux {platform.release()}; Python {m['python']}; "
+            f"numpy {m['numpy']}; TensorFlow {importlib.metadata.version('tensorflow')}; "
+            f"ai-edge-litert {m['litert']}")
 
 
 def source_revision() -> str:
