@@ -20,6 +20,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 class Dispatch:
     shader: int = -1  # index into the shader list, -1: no GPU program
     groups: tuple[int, int, int] = (0, 0, 0)
+    threads: tuple[int, int, int] = (0, 0, 0)  # per group (GLES local size, Metal threadsPerThreadgroup)
 
 
 @dataclass

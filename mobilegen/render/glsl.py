@@ -143,8 +143,8 @@ class _Renderer:
         cell = "uint" if _is_8bit(t) else "uvec2" if self.fp16 else "vec4"
         return GpuTensor(t.dtype, t.h, t.w, t.c, cell)
 
-    def render(self, k: KernelRecord) -> tuple[str, str, tuple[int, int, int]] | None:
-        """(base name, source, groups) of kernel `k`, or None when it needs no GPU work."""
+    def render(self, k: KernelRecord) -> tuple[str, str, tuple[int, int, int], tuple[int, int, int]] | None:
+        """(base name, source, groups, local size) of kernel `k`, or None when it needs no GPU work."""
         out = self.tensor(k.output)
         inp = self.tensor(k.inputs[0])
         p = k.params
@@ -205,7 +205,7 @@ class _Renderer:
             f"workgroup {local[0]}x{local[1]}x{local[2]}"
         )
         source = self.env.get_template(template).render(**ctx)
-        return name, source, groups
+        return name, source, groups, local
 
 
 def render_library() -> str:
@@ -227,14 +227,14 @@ def render_gpu(em: EngineModel) -> tuple[str, list[Shader], list[Dispatch]]:
         if rendered is None:
             dispatch.append(Dispatch(-1, (0, 0, 0)))
             continue
-        base, source, groups = rendered
+        base, source, groups, local = rendered
         index = by_source.get(source)
         if index is None:
             n = name_counts.get(base, 0) + 1
             name_counts[base] = n
             index = by_source[source] = len(shaders)
             shaders.append(Shader(base if n == 1 else f"{base}_{n}", source))
-        dispatch.append(Dispatch(index, tuple(int(g) for g in groups)))
+        dispatch.append(Dispatch(index, tuple(int(g) for g in groups), tuple(int(n) for n in local)))
     library = render_library()
     check_rendered(library, shaders)  # GLSL ES 3.10 rules glslang does not enforce; ShaderRuleError: our bug
     return library, shaders, dispatch

@@ -289,12 +289,12 @@ class GlesBackend final : public BackendImpl {
   // -- programs -----------------------------------------------------------------------------------
   // A program's source is two strings: the plan's shader library, then the shader's own GLSL.
   size_t source_length(const ShaderSource& s) const {
-    return std::strlen(plan_->shader_library) + std::strlen(s.glsl);
+    return std::strlen(plan_->shader_library) + std::strlen(s.source);
   }
 
   // The cache file of a program: keyed by the driver and both source strings.
   std::string cache_path(const std::string& dir, const ShaderSource& s) const {
-    uint64_t h = fnv1a(s.glsl, fnv1a(plan_->shader_library, fnv1a(driver_)));
+    uint64_t h = fnv1a(s.source, fnv1a(plan_->shader_library, fnv1a(driver_)));
     char name[40];
     std::snprintf(name, sizeof name, "%016llx.glbin", static_cast<unsigned long long>(h));
     return dir + "/" + name;
@@ -350,7 +350,7 @@ class GlesBackend final : public BackendImpl {
 
   Status compile(const ShaderSource& s, GLuint* out, std::string* error) {
     GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
-    const char* sources[2] = {plan_->shader_library, s.glsl};
+    const char* sources[2] = {plan_->shader_library, s.source};
     glShaderSource(shader, 2, sources, nullptr);
     glCompileShader(shader);
     GLint ok = GL_FALSE;

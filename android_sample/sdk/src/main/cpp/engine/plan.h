@@ -174,7 +174,12 @@ struct ActivationParams {  // standalone RELU / RELU6 (integer: requantize then 
 
 struct Dispatch {
   int32_t shader;         // index into ModelPlan::shaders, -1: no GPU program (alias)
-  uint32_t groups[3];     // glDispatchCompute arguments
+  uint32_t groups[3];     // workgroups / threadgroups: glDispatchCompute's arguments
+  // Invocations per group. GLES: the local size compiled into the shader (for checks only).
+  // Metal: the threadsPerThreadgroup the kernel was rendered for; the backend may shrink it (and
+  // grow the group count to cover the same grid) when a pipeline allows fewer, except where the
+  // kernel's threadgroup memory is sized by it (Softmax).
+  uint32_t threads[3];
 };
 
 struct Kernel {
@@ -188,8 +193,10 @@ struct Kernel {
 
 struct ShaderSource {
   const char* name;
-  const char* glsl;  // the kernel's own GLSL (workgroup size, buffers, constants, main); compiled
-                     // after ModelPlan::shader_library
+  // GLES: the kernel's own GLSL (workgroup size, buffers, constants, main), compiled after
+  // ModelPlan::shader_library. Metal: nullptr; `name` is a kernel function of the one Metal
+  // library, ModelPlan::shader_library.
+  const char* source;
 };
 
 struct ModelPlan {
