@@ -416,7 +416,7 @@ HARNESS = r"""
 #include <string>
 #include <vector>
 
-#include "bitmap_input.h"
+#include "image_input.h"
 
 using namespace mobilegen;
 
@@ -469,7 +469,7 @@ def harness(tmp_path_factory) -> Path:
     (work / "harness.cpp").write_text(HARNESS)
     exe = work / "harness"
     res = subprocess.run([compiler, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{jni}", f"-I{ENGINE_HEADERS}",
-                          str(work / "harness.cpp"), str(jni / "bitmap_input.cpp"), "-o", str(exe)],
+                          str(work / "harness.cpp"), str(ENGINE_HEADERS / "image_input.cpp"), "-o", str(exe)],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert files
@@ -622,7 +622,7 @@ def test_two_sdks_in_one_app_do_not_collide(tmp_path: Path, stub_jar: Path):
         res = subprocess.run(
             [gxx(), "-std=c++17", "-shared", "-fPIC", "-O0", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror",
              f"-I{home / 'include'}", f"-I{home / 'include' / 'linux'}", f"-I{ANDROID_INCLUDE}", f"-I{ENGINE_HEADERS}",
-             str(jni / "mobilegen_jni.cpp"), str(jni / "bitmap_input.cpp"),
+             str(jni / "mobilegen_jni.cpp"), str(ENGINE_HEADERS / "image_input.cpp"),
              f"-Wl,--version-script={jni / 'exports.map'}", "-o", str(lib)],
             capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
@@ -792,7 +792,7 @@ def test_jni_bad_alloc_is_out_of_memory_and_the_fallback_is_logged(tmp_path: Pat
     engine = [str(ENGINE_HEADERS / f) for f in ("engine.cpp", "blob.cpp", "npy.cpp")]
     res = subprocess.run(
         [gxx(), "-std=c++17", "-O0", "-Wall", "-Wno-unused-function", f"-I{home / 'include'}", f"-I{home / 'include' / 'linux'}",
-         f"-I{ANDROID_INCLUDE}", f"-I{ENGINE_HEADERS}", f"-I{jni}", str(jni / "probe.cpp"), str(jni / "bitmap_input.cpp"),
+         f"-I{ANDROID_INCLUDE}", f"-I{ENGINE_HEADERS}", f"-I{jni}", str(jni / "probe.cpp"), str(ENGINE_HEADERS / "image_input.cpp"),
          *engine, f"-L{liblog}", f"-Wl,-rpath,{liblog}", "-llog", "-o", str(exe)],
         capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -18,7 +18,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "bitmap_input.h"
+#include "image_input.h"
 #include "engine.h"
 #include "npy.h"
 

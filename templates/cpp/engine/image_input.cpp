@@ -1,4 +1,4 @@
-#include "bitmap_input.h"
+#include "image_input.h"
 
 #include <algorithm>
 #include <cmath>

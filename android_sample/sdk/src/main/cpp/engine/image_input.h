@@ -1,4 +1,4 @@
-// Image -> model input, exactly as mobilegen's simulator prepares an image (mobilegen/inputs.py).
+// Image -> model input (Android Bitmap, iOS CGImage / CVPixelBuffer pixels), exactly as mobilegen's simulator prepares an image (mobilegen/inputs.py).
 // Portable C++17 (no Android headers): the host tests run this same code against the simulator.
 #pragma once
 
