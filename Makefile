@@ -19,11 +19,14 @@ setup: $(STAMP)
 # Mesa's EGL + GLES 3.1 (llvmpipe) to run it headless, glslang to validate shaders, a JDK and the
 # Android NDK-style headers (log, asset manager, bitmap) to compile the Java and JNI sources, and
 # the aarch64 / armv7 cross g++ and qemu-user to build the engine for Arm Linux and run it
-# (`verify --arch`, tests/test_arm.py).
+# (`verify --arch`, tests/test_arm.py); for the iOS target, clang-19 to compile the generated Metal
+# kernels as C++ against the project's shim (`verify` of an iOS project) and GNUstep's Foundation to
+# syntax-check the Objective-C sources.
 APT_PACKAGES := python3-venv python3-pip g++ cmake libegl-dev libgles-dev libegl-mesa0 \
 	libgl1-mesa-dri glslang-tools default-jdk-headless android-liblog-dev \
 	android-platform-frameworks-native-headers \
-	g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user
+	g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user \
+	clang-19 libgnustep-base-dev gnustep-make libblocksruntime-dev
 
 # System packages only when missing (apt-get needs root, as on CI and the dev machines).
 $(STAMP): pyproject.toml
