@@ -4,7 +4,8 @@ backslashes, newlines, `*/`, `${}`, `%s`, control characters, any Unicode) compi
 exactly. Each filter names the one language it is for; none of them is safe in another.
 
 Jinja filters: java_string, cpp_string, kotlin_string, xml_text, xml_attr,
-android_string_resource, comment_text, json.
+android_string_resource, comment_text, json, objc_string, swift_string, pbxproj_string,
+yaml_string. Property lists are written with `plist` (plistlib), never from a template.
 """
 
 from __future__ import annotations
@@ -178,6 +179,141 @@ def json(value, indent: int | None = None) -> str:  # noqa: A001 - the filter's 
     return _json.dumps(value, ensure_ascii=False, indent=indent)
 
 
+# ---------------------------------------------------------------------------------------------
+# Objective-C, Swift, Xcode project files, YAML, property lists
+# ---------------------------------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_scalars(s: str, what: str) -> None:
+    """Objective-C, Swift and plist strings hold Unicode scalars: a lone surrogate (which only a
+    broken decoder produces) has no spelling in any of them."""
+    m = _SURROGATE.search(s)
+    if m:
+        raise UserInputError(f"{s!r}: U+{ord(m.group()):04X} is a lone surrogate and cannot be written in {what}")
+
+
+_OBJC_NAMED = {"\\": "\\\\", '"': '\\"', "?": "\\?", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def objc_string(s: str) -> str:
+    """An Objective-C NSString literal, `@"..."`, in printable ASCII, that reads back as `s`.
+
+    Inside `@"..."` the C rules apply. ASCII controls and DEL are 3-digit octal escapes (an
+    octal escape ends after 3 digits); everything from U+00A0 up is a universal character name
+    (\\uXXXX or \\UXXXXXXXX), which clang stores as UTF-8 and the NSString literal decodes to that
+    scalar. C forbids universal character names below U+00A0, so the C1 controls U+0080..U+009F
+    are written as the octal escapes of their UTF-8 bytes, which decode the same way. `?` is
+    escaped against trigraphs. `%` is left alone: a user string is never a format string in the
+    generated code (it goes through `%@` or a plain assignment).
+    """
+    _check_scalars(s, "an Objective-C string literal")
+    out = ['@"']
+    for ch in s:
+        cp = ord(ch)
+        if ch in _OBJC_NAMED:
+            out.append(_OBJC_NAMED[ch])
+        elif 0x20 <= cp <= 0x7E:
+            out.append(ch)
+        elif cp < 0xA0:
+            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8"))
+        elif cp <= 0xFFFF:
+            out.append(f"\\u{cp:04x}")
+        else:
+            out.append(f"\\U{cp:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_SWIFT_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def swift_string(s: str) -> str:
+    """A Swift string literal, quotes included, in printable ASCII: `\\` and `"` escaped (so
+    `\\(...)` is never an interpolation), everything outside printable ASCII as \\u{X}."""
+    _check_scalars(s, "a Swift string literal")
+    out = ['"']
+    for ch in s:
+        if ch in _SWIFT_NAMED:
+            out.append(_SWIFT_NAMED[ch])
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\u{{{ord(ch):x}}}")
+    out.append('"')
+    return "".join(out)
+
+
+# Xcode writes these unquoted; anything else is quoted.
+_PBX_BARE = re.compile(r"[A-Za-z0-9_./]+")
+_PBX_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+
+
+def pbxproj_string(s: str) -> str:
+    """A string in an Xcode project file (an OpenStep property list): bare when it only holds
+    letters, digits and `_./` (Xcode's own style), otherwise double-quoted in printable ASCII with
+    `\\`, `"`, newline and tab escaped and every other character as \\Uxxxx (OpenStep's escape for a
+    UTF-16 unit, which Xcode's and GNUstep's parsers both read)."""
+    _check_scalars(s, "an Xcode project file")
+    if _PBX_BARE.fullmatch(s):
+        return s
+    out = ['"']
+    for ch in s:
+        if ch in _PBX_NAMED:
+            out.append(_PBX_NAMED[ch])
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.extend(f"\\U{u:04x}" for u in _utf16_units(ch))
+    out.append('"')
+    return "".join(out)
+
+
+_YAML_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def yaml_string(s: str) -> str:
+    """A YAML double-quoted scalar (XcodeGen's project.yml) in printable ASCII: `\\` and `"`
+    escaped, everything else outside printable ASCII as \\uXXXX or \\UXXXXXXXX (YAML 1.1 and 1.2
+    read both the same way; JSON's surrogate pairs would not be)."""
+    _check_scalars(s, "YAML")
+    out = ['"']
+    for ch in s:
+        cp = ord(ch)
+        if ch in _YAML_NAMED:
+            out.append(_YAML_NAMED[ch])
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def plist(value) -> bytes:
+    """An XML property list (Info.plist, PrivacyInfo.xcprivacy) written by plistlib, keys in the
+    given order: every string is escaped by the XML writer, never by a template. Characters XML
+    cannot carry are refused with a one-line UserInputError."""
+    import plistlib
+
+    def check(v):
+        if isinstance(v, str):
+            _check_xml_chars(v, "a property list")
+            if "\r" in v:  # an XML parser reads a carriage return back as a line feed
+                raise UserInputError(f"{v!r}: a carriage return cannot be kept in a property list; remove it from the text")
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                check(k)
+                check(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                check(x)
+
+    check(value)
+    return plistlib.dumps(value, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
 FILTERS = {
     "java_string": java_string,
     "kotlin_string": kotlin_string,
@@ -187,6 +323,10 @@ FILTERS = {
     "xml_attr": xml_attr,
     "android_string_resource": android_string_resource,
     "json": json,
+    "objc_string": objc_string,
+    "swift_string": swift_string,
+    "pbxproj_string": pbxproj_string,
+    "yaml_string": yaml_string,
 }
 
 # ---------------------------------------------------------------------------------------------
