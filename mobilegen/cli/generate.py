@@ -11,6 +11,8 @@ from mobilegen.errors import UserInputError
 
 class Target(str, Enum):
     android = "android"
+    ios = "ios"
+    all = "all"
 
 
 class Precision(str, Enum):
@@ -19,14 +21,21 @@ class Precision(str, Enum):
     fp32 = "fp32"
 
 
+# Options that only one platform reads: naming one for the other platform is an error, not a no-op.
+ANDROID_ONLY = ("--package", "--name")
+IOS_ONLY = ("--bundle-id", "--module")
+
+
 @user_errors
 def generate_cmd(
     model: Path = typer.Argument(..., exists=True, dir_okay=False, help="The .tflite model."),
-    target: Target = typer.Option(..., "--target", help="What to generate."),
+    target: Target = typer.Option(..., "--target", help="What to generate: android, ios, or all (DIR/android and DIR/ios)."),
     out: Path = typer.Option(..., "--out", file_okay=False, help="The project directory."),
     precision: Precision = typer.Option(None, "--precision", help="Kernel arithmetic: int8 (integer, int8 models only), fp16 (float, fp16 storage) or fp32 (default: int8 for int8 models, fp32 for float)."),
-    package: str = typer.Option("com.example.mobilegen", "--package", help="Java package / application id."),
-    name: str = typer.Option(None, "--name", help="The SDK's name inside an app: native library lib<NAME>.so, assets under assets/<NAME>/, program cache <cacheDir>/<NAME>/ (default: the package, lowercased, dots as underscores)."),
+    package: str = typer.Option(None, "--package", help="Android: Java package / application id (default com.example.mobilegen)."),
+    name: str = typer.Option(None, "--name", help="Android: the SDK's name inside an app: native library lib<NAME>.so, assets under assets/<NAME>/, program cache <cacheDir>/<NAME>/ (default: the package, lowercased, dots as underscores)."),
+    bundle_id: str = typer.Option(None, "--bundle-id", help="iOS: the sample app's bundle identifier, reverse-DNS (default com.example.mobilegen; the framework gets <ID>.sdk, the tests <ID>.tests)."),
+    module: str = typer.Option(None, "--module", help="iOS: the SDK's module, framework and Swift package product name (default MobilegenClassifier)."),
     app_name: str = typer.Option("Mobilegen Classifier", "--app-name", help="The sample app's name."),
     labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line."),
     force: bool = typer.Option(False, "--force", help="Overwrite files changed since they were generated."),
@@ -37,19 +46,41 @@ def generate_cmd(
     from mobilegen.render.escape import validate_package
     from mobilegen.targets.android import AndroidOptions, generate_android
     from mobilegen.targets.android_files import validate_sdk_name
+    from mobilegen.targets.ios import DEFAULT_BUNDLE_ID, IOSOptions, generate_ios
+    from mobilegen.targets.ios_files import DEFAULT_MODULE, validate_bundle_id, validate_module
 
-    validate_package(package)
-    if name is not None:
-        validate_sdk_name(name)
+    given = {"--package": package, "--name": name, "--bundle-id": bundle_id, "--module": module}
+    for platform, only in (("android", ANDROID_ONLY), ("ios", IOS_ONLY)):
+        stray = [o for o in only if given[o] is not None]
+        if stray and target.value not in (platform, "all"):
+            raise UserInputError(f"{stray[0]} applies to --target {platform} or all, not {target.value}")
+
     names = read_labels(labels) if labels is not None else None
-    opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=names, precision=precision.value if precision else None)
-    progress(f"generating {target.value} project from {model}")
-    actions = generate_android(model, out, opts, force=force, dry_run=dry_run)
-    for a in actions:
-        if a.action != "identical":
-            typer.echo(f"{a.action:>9}  {a.path}")
-    counts: dict[str, int] = {}
-    for a in actions:
-        counts[a.action] = counts.get(a.action, 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    typer.echo(f"{'would write' if dry_run else 'wrote'} {out}: {summary}")
+    prec = precision.value if precision else None
+    jobs = []  # (platform, directory, generate function, options), every option checked before anything is written
+    if target.value in ("android", "all"):
+        validate_package(package or "com.example.mobilegen")
+        if name is not None:
+            validate_sdk_name(name)
+        opts = AndroidOptions(package=package or "com.example.mobilegen", name=name, app_name=app_name, labels=names, precision=prec)
+        jobs.append(("android", out / "android" if target.value == "all" else out, generate_android, opts))
+    if target.value in ("ios", "all"):
+        ios_opts = IOSOptions(bundle_id=validate_bundle_id(bundle_id or DEFAULT_BUNDLE_ID),
+                              module=validate_module(module or DEFAULT_MODULE), app_name=app_name, labels=names, precision=prec)
+        jobs.append(("ios", out / "ios" if target.value == "all" else out, generate_ios, ios_opts))
+
+    if len(jobs) > 1 and not dry_run:
+        # A conflict in either project stops both before anything is written.
+        for platform, directory, generate, opts in jobs:
+            generate(model, directory, opts, force=force, dry_run=True)
+    for platform, directory, generate, opts in jobs:
+        progress(f"generating {platform} project from {model}")
+        actions = generate(model, directory, opts, force=force, dry_run=dry_run)
+        for a in actions:
+            if a.action != "identical":
+                typer.echo(f"{a.action:>9}  {a.path}")
+        counts: dict[str, int] = {}
+        for a in actions:
+            counts[a.action] = counts.get(a.action, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        typer.echo(f"{'would write' if dry_run else 'wrote'} {directory}: {summary}")
