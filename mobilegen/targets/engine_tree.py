@@ -29,7 +29,8 @@ _EXCLUDED = {
 }
 
 
-def _static_files(target: str) -> dict[str, str]:
+def static_files(target: str) -> dict[str, str]:
+    """The model-independent sources of `target`'s engine tree (relative path -> text)."""
     files: dict[str, str] = {}
     for path in sorted(CPP_TEMPLATES.rglob("*")):
         if not path.is_file() or path.suffix == ".j2":
@@ -45,7 +46,7 @@ def engine_files(em: EngineModel, model_name: str, model_bytes: bytes, target: s
     """Relative path -> text of every C++ file (and, for iOS, the .metal library) of the engine for `em`."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: expected one of {TARGETS}")
-    files = _static_files(target)
+    files = static_files(target)
     sha = hashlib.sha256(model_bytes).hexdigest()
     if target == "android":
         from mobilegen.render.glsl import render_gpu

@@ -167,7 +167,7 @@ std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const 
   switch (options.backend) {
     case Backend::Gpu:
     case Backend::Auto: {
-      backend = make_gles_backend();
+      backend = make_gpu_backend();
       *status = backend ? backend->init(plan, payload, payload_size, options, error) : Status::GpuUnavailable;
       if (backend) info.renderer = backend->renderer();
       const bool gpu_failed = *status == Status::GpuUnavailable || *status == Status::GpuError;
@@ -175,7 +175,7 @@ std::unique_ptr<Engine> create_engine(const void* blob, size_t blob_size, const 
         // Kept for backend_info(): the reason a developer needs to see in the field.
         info.fallback_status = *status;
         info.fallback_reason = error->empty() ? std::string(status_name(*status)) : *error;
-        backend.reset();  // release the EGL context before the CPU allocates its arena
+        backend.reset();  // release the GPU context before the CPU allocates its arena
         error->clear();
         break;
       }

@@ -5,15 +5,8 @@
 // program of the plan once (or loads it from the program-binary cache), uploads the weights once
 // and allocates every tensor. run() only uploads the input, dispatches and reads back.
 //
-// Buffers, per kernel (mobilegen/render/glsl.py writes the shaders to this contract; at most 4
-// storage blocks, GLES 3.1's minimum for compute shaders):
-//   binding 0  output tensor, PHWC4 [ceil(c/4)][h][w][4] (8-bit: one uint per slice; float: vec4,
-//              or at Precision::Fp16 a uvec2 of 4 halves)
-//   binding 1  inputs[0]
-//   binding 2  inputs[1] (Add, Concat), or the per-channel vectors concatenated in BlobRef order:
-//              Conv2D / DepthwiseConv2D: bias, out.multipliers, out.shifts (integer) or bias
-//              FullyConnected: bias, scales (integer) or bias
-//   binding 3  params.weights, raw from the blob
+// Buffers, per kernel: storage buffer binding n is slot n of gpu_layout.h (the layout and the
+// bindings the Metal backend shares).
 #include <EGL/egl.h>
 #include <EGL/eglext.h>
 #include <GLES3/gl31.h>
@@ -26,7 +19,7 @@
 #include <vector>
 
 #include "backend.h"
-#include "half.h"
+#include "gpu_layout.h"
 #include "plan.h"
 
 #ifndef EGL_PLATFORM_SURFACELESS_MESA
@@ -45,7 +38,9 @@
 namespace mobilegen {
 namespace {
 
-constexpr int kBindings = 4;
+using gpu::fail;
+using gpu::kBindings;
+
 constexpr GLbitfield kReadBackBarrier =
     GL_SHADER_STORAGE_BARRIER_BIT | GL_BUFFER_UPDATE_BARRIER_BIT;
 
@@ -58,19 +53,6 @@ bool has_extension(const char* list, const char* name) {
     if (starts && ends) return true;
   }
   return false;
-}
-
-bool is_8bit(DType t) { return t == DType::Int8 || t == DType::UInt8; }
-
-int32_t slices(int32_t c) { return (c + 3) / 4; }
-
-// 64-bit FNV-1a, for the program-cache key.
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 const char* gl_error_name(GLenum e) {
@@ -142,7 +124,7 @@ class GlesBackend final : public BackendImpl {
     // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload per input.
     for (int32_t i = 0; i < plan.num_inputs; ++i) {
       const TensorInfo& in = plan.tensors[plan.inputs[i]];
-      pack(in, inputs[i], staging_.data());
+      gpu::pack(in, inputs[i], staging_.data(), half_);
       glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.inputs[i]]);
       glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
     }
@@ -194,11 +176,6 @@ class GlesBackend final : public BackendImpl {
   std::string renderer() const override { return renderer_; }
 
  private:
-  static Status fail(Status st, const std::string& message, std::string* error) {
-    if (error != nullptr) *error = "GPU backend: " + message;
-    return st;
-  }
-
   static Status check_gl(const char* where, std::string* error) {
     GLenum e = glGetError();
     if (e == GL_NO_ERROR) return Status::Ok;
@@ -294,7 +271,7 @@ class GlesBackend final : public BackendImpl {
 
   // The cache file of a program: keyed by the driver and both source strings.
   std::string cache_path(const std::string& dir, const ShaderSource& s) const {
-    uint64_t h = fnv1a(s.source, fnv1a(plan_->shader_library, fnv1a(driver_)));
+    uint64_t h = gpu::fnv1a(s.source, gpu::fnv1a(plan_->shader_library, gpu::fnv1a(driver_)));
     char name[40];
     std::snprintf(name, sizeof name, "%016llx.glbin", static_cast<unsigned long long>(h));
     return dir + "/" + name;
@@ -398,12 +375,7 @@ class GlesBackend final : public BackendImpl {
   }
 
   // -- buffers ------------------------------------------------------------------------------------
-  // Bytes of a tensor in PHWC4 on the GPU: a cell of 4 channels is a uint (8-bit), a uvec2 (float
-  // at Precision::Fp16) or a vec4 (float).
-  size_t gpu_bytes(const TensorInfo& t) const {
-    size_t cells = static_cast<size_t>(slices(t.c)) * t.h * t.w;
-    return cells * (is_8bit(t.dtype) ? 4u : half_ ? 8u : 16u);
-  }
+  size_t gpu_bytes(const TensorInfo& t) const { return gpu::phwc4_bytes(t, half_); }
 
   GLuint new_buffer(size_t bytes, const void* data, GLenum usage, std::string* error) {
     if (bytes == 0) bytes = 16;  // empty regions still get a (dummy) buffer
@@ -425,50 +397,21 @@ class GlesBackend final : public BackendImpl {
 
   Status allocate_tensors(std::string* error) {
     const ModelPlan& plan = *plan_;
-    tensor_buffers_.assign(static_cast<size_t>(plan.num_tensors), 0);
+    std::vector<int32_t> owner;
     size_t staging = 0, nhwc = 0;
-    auto ensure = [&](int32_t id) -> bool {
-      if (tensor_buffers_[id] != 0) return true;
-      const TensorInfo& t = plan.tensors[id];
-      staging = std::max(staging, gpu_bytes(t));
-      nhwc = std::max(nhwc, tensor_bytes(t));
-      tensor_buffers_[id] = new_buffer(gpu_bytes(t), nullptr, GL_DYNAMIC_COPY, error);
-      return tensor_buffers_[id] != 0;
-    };
-    for (int32_t i = 0; i < plan.num_inputs; ++i) {
-      if (!ensure(plan.inputs[i])) return Status::GpuError;
-    }
-    for (int32_t i = 0; i < plan.num_kernels; ++i) {
-      const Kernel& k = plan.kernels[i];
-      for (int32_t in : k.inputs) {
-        if (in >= 0 && !ensure(in)) return Status::GpuError;
-      }
-      if (k.gpu.shader < 0 && k.inputs[0] >= 0) {  // alias: same bytes, same buffer
-        tensor_buffers_[k.output] = tensor_buffers_[k.inputs[0]];
-        const TensorInfo& t = plan.tensors[k.output];
-        nhwc = std::max(nhwc, tensor_bytes(t));
-        staging = std::max(staging, gpu_bytes(t));
-      } else if (k.gpu.shader >= plan.num_shaders) {
-        return fail(Status::GpuError, "kernel " + std::to_string(i) + " names a missing shader", error);
-      } else if (!ensure(k.output)) {
+    Status st = gpu::plan_tensor_storage(plan, half_, &owner, &staging, &nhwc, error);
+    if (st != Status::Ok) return st;
+    tensor_buffers_.assign(static_cast<size_t>(plan.num_tensors), 0);
+    for (int32_t id = 0; id < plan.num_tensors; ++id) {  // owners first: an alias follows its input
+      if (owner[id] == id && (tensor_buffers_[id] = new_buffer(gpu_bytes(plan.tensors[id]), nullptr, GL_DYNAMIC_COPY, error)) == 0) {
         return Status::GpuError;
       }
     }
-    for (int32_t i = 0; i < plan.num_outputs; ++i) {
-      if (!ensure(plan.outputs[i])) return Status::GpuError;
+    for (int32_t id = 0; id < plan.num_tensors; ++id) {
+      if (owner[id] >= 0) tensor_buffers_[id] = tensor_buffers_[owner[id]];
     }
     staging_.assign(staging, 0);
     dump_nhwc_.assign(nhwc, 0);
-    return Status::Ok;
-  }
-
-  Status region(const uint8_t* payload, size_t payload_size, BlobRef ref, const char* what,
-                std::vector<uint8_t>* out, std::string* error) {
-    size_t padded = (static_cast<size_t>(ref.size) + 3u) & ~static_cast<size_t>(3);
-    if (static_cast<size_t>(ref.offset) + padded > payload_size) {
-      return fail(Status::InvalidBlob, std::string(what) + " lies outside the weights blob", error);
-    }
-    out->insert(out->end(), payload + ref.offset, payload + ref.offset + padded);
     return Status::Ok;
   }
 
@@ -480,55 +423,11 @@ class GlesBackend final : public BackendImpl {
       const Kernel& k = plan.kernels[i];
       GLuint* b = &bindings_[static_cast<size_t>(i) * kBindings];
       if (k.gpu.shader < 0) continue;
-      // Per kernel, not per model: an int8 model may keep some ops in float (the converter leaves
-      // them so), and their kernels have no integer output stage.
-      const bool integer = plan.tensors[k.output].dtype != DType::Float32;
       b[0] = tensor_buffers_[k.output];
       if (k.inputs[0] >= 0) b[1] = tensor_buffers_[k.inputs[0]];
       if (k.inputs[1] >= 0) b[2] = tensor_buffers_[k.inputs[1]];
-      channel.clear();
-      weights.clear();
-      Status st = Status::Ok;
-      size_t out_slices = static_cast<size_t>(slices(plan.tensors[k.output].c));
-      // int32 / float32 / float16 (Fp16's float constants) [ceil(oc/4)*4]
-      size_t vector_bytes = out_slices * (half_ ? 8 : 16);
-      std::vector<BlobRef> expect;            // the per-channel regions, with their sizes
-      switch (k.type) {
-        case KernelType::Conv2D:
-        case KernelType::DepthwiseConv2D: {
-          const auto* p = static_cast<const ConvParams*>(k.params);
-          st = region(payload, payload_size, p->weights, "weights", &weights, error);
-          expect.push_back(p->bias);
-          if (integer) {
-            expect.push_back(p->out.multipliers);
-            expect.push_back(p->out.shifts);
-          }
-          break;
-        }
-        case KernelType::FullyConnected: {
-          const auto* p = static_cast<const FullyConnectedParams*>(k.params);
-          st = region(payload, payload_size, p->weights, "weights", &weights, error);
-          expect.push_back(p->bias);
-          if (integer) expect.push_back(p->scales);
-          break;
-        }
-        default:
-          break;
-      }
+      Status st = gpu::kernel_constants(plan, i, payload, payload_size, half_, &channel, &weights, error);
       if (st != Status::Ok) return st;
-      for (size_t r = 0; r < expect.size(); ++r) {
-        // float64 scales are twice as wide as the int32/float32 vectors
-        size_t want = (k.type == KernelType::FullyConnected && r == 1) ? 2 * vector_bytes : vector_bytes;
-        if (expect[r].size != want) {
-          return fail(Status::InvalidBlob,
-                      "kernel " + std::to_string(i) + ": a per-channel vector of " +
-                          std::to_string(expect[r].size) + " bytes, expected " + std::to_string(want),
-                      error);
-        }
-        if ((st = region(payload, payload_size, expect[r], "a per-channel vector", &channel, error)) != Status::Ok) {
-          return st;
-        }
-      }
       if (!weights.empty() && (b[3] = new_buffer(weights.size(), weights.data(), GL_STATIC_DRAW, error)) == 0) {
         return Status::GpuError;
       }
@@ -537,51 +436,6 @@ class GlesBackend final : public BackendImpl {
       }
     }
     return Status::Ok;
-  }
-
-  // -- layout conversions -----------------------------------------------------------------------
-  // Calls f(nhwc, phwc4) with the element index of every (y, x, c) in both layouts (PHWC4 counted
-  // in lanes: cell * 4 + c % 4).
-  template <typename F>
-  static void for_each_element(const TensorInfo& t, F f) {
-    const int32_t H = t.h, W = t.w, C = t.c;
-    for (int32_t y = 0; y < H; ++y)
-      for (int32_t x = 0; x < W; ++x)
-        for (int32_t c = 0; c < C; ++c)
-          f((static_cast<size_t>(y) * W + x) * C + c, ((static_cast<size_t>(c / 4) * H + y) * W + x) * 4 + c % 4);
-  }
-
-  // NHWC (the tensor's own dtype) -> PHWC4 as the shaders store it; the padding lanes are zero.
-  void pack(const TensorInfo& t, const void* src, uint8_t* dst) const {
-    std::memset(dst, 0, gpu_bytes(t));
-    if (is_8bit(t.dtype)) {  // a uint per cell, little-endian: lane i is byte i
-      const uint8_t* in = static_cast<const uint8_t*>(src);
-      for_each_element(t, [&](size_t i, size_t j) { dst[j] = in[i]; });
-    } else if (half_) {  // a uvec2 per cell from packHalf2x16: lane i is half i
-      const float* in = static_cast<const float*>(src);
-      uint16_t* out = reinterpret_cast<uint16_t*>(dst);
-      for_each_element(t, [&](size_t i, size_t j) { out[j] = float_to_half(in[i]); });
-    } else {
-      const float* in = static_cast<const float*>(src);
-      float* out = reinterpret_cast<float*>(dst);
-      for_each_element(t, [&](size_t i, size_t j) { out[j] = in[i]; });
-    }
-  }
-
-  // PHWC4 -> NHWC.
-  void unpack(const TensorInfo& t, const uint8_t* src, void* dst) const {
-    if (is_8bit(t.dtype)) {
-      uint8_t* out = static_cast<uint8_t*>(dst);
-      for_each_element(t, [&](size_t i, size_t j) { out[i] = src[j]; });
-    } else if (half_) {
-      const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
-      float* out = static_cast<float*>(dst);
-      for_each_element(t, [&](size_t i, size_t j) { out[i] = half_to_float(in[j]); });
-    } else {
-      const float* in = reinterpret_cast<const float*>(src);
-      float* out = static_cast<float*>(dst);
-      for_each_element(t, [&](size_t i, size_t j) { out[i] = in[j]; });
-    }
   }
 
   Status read_back(int32_t id, void* nhwc, std::string* error) {
@@ -593,7 +447,7 @@ class GlesBackend final : public BackendImpl {
     if (mapped == nullptr) {
       return fail(Status::GpuError, std::string("cannot map tensor ") + t.name + " for reading", error);
     }
-    unpack(t, static_cast<const uint8_t*>(mapped), nhwc);
+    gpu::unpack(t, static_cast<const uint8_t*>(mapped), nhwc, half_);
     glUnmapBuffer(GL_SHADER_STORAGE_BUFFER);
     return Status::Ok;
   }

@@ -30,13 +30,26 @@ class BackendImpl {
 
   virtual Backend kind() const = 0;
 
-  // The GPU's GL_RENDERER once init() reached a context (also after a later failure); empty on
-  // the CPU (Engine::backend_info).
+  // The GPU's name once init() reached it (GLES: GL_RENDERER, Metal: MTLDevice.name), also after
+  // a later failure; empty on the CPU (Engine::backend_info).
   virtual std::string renderer() const { return {}; }
 };
 
 // init() returns GpuUnavailable when EGL / GLES 3.1 compute is missing.
 std::unique_ptr<BackendImpl> make_gles_backend();
+// init() returns GpuUnavailable when there is no Metal device (metal_backend.cpp).
+std::unique_ptr<BackendImpl> make_metal_backend();
 std::unique_ptr<BackendImpl> make_cpu_backend();
+
+// The GPU backend this build compiles: Metal on Apple platforms and in the iOS host proof (CMake's
+// MOBILEGEN_GPU=METAL_HOST defines MOBILEGEN_METAL), GLES everywhere else (Android, the Android
+// host build). nullptr from a build without one (MOBILEGEN_GPU=NONE).
+inline std::unique_ptr<BackendImpl> make_gpu_backend() {
+#if defined(MOBILEGEN_METAL) || defined(__APPLE__)
+  return make_metal_backend();
+#else
+  return make_gles_backend();
+#endif
+}
 
 }  // namespace mobilegen

@@ -1,0 +1,352 @@
+"""The iOS engine's Metal backend (templates/cpp/engine/metal_backend.cpp), run on the host: the
+iOS engine tree (engine_files(target="ios")) built with clang-19 as the host proof (CMake's
+MOBILEGEN_GPU=METAL_HOST: the backend over metal_host/host_device.cpp, the generated kernels
+compiled as C++ against metal_shim.h), run through the host runner (`mobilegen_run --backend gpu
+--dump-dir`) and compared with the simulator on every tensor: integers bit for bit, floats within
+harness.ENGINE_FLOAT_RTOL (the tolerance test_glsl uses).
+
+As in test_engine_cpu, the model-independent sources (engine core, Metal backend, host executor)
+are compiled once per revision into libmobilegen_core.a and each model's model_plan.cpp and
+metal_kernels_host.cpp are linked against it; builds are cached under tests/.model_cache/engine/.
+
+Some tests drive the backend with a handwritten kernel (PAD) instead of mobilegen.render.metal's,
+so the backend's own decisions (threadgroup shrinking, Softmax's refusal, slots, dumps, the
+pipeline cache) are tested independently of the generated kernels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.harness import ENGINE_FLOAT_RTOL, random_input, require_tool, tensor_mismatches
+
+CLANG = "clang++-19"
+CLANG_PACKAGE = "clang-19"
+RUN_TIMEOUT_S = 300
+MAX_THREADS_KNOB = "MOBILEGEN_METAL_HOST_MAX_THREADS"
+
+
+def require_clang() -> str:
+    require_tool("cmake", "cmake")
+    return require_tool(CLANG, CLANG_PACKAGE)
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the host proof
+# --------------------------------------------------------------------------------------------------
+def _digest(files: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for rel, text in sorted(files.items()):
+        h.update(rel.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+def metal_core_library() -> Path:
+    """libmobilegen_core.a of the iOS tree (core + Metal backend + host executor), built once per
+    revision of its sources."""
+    from mobilegen.targets.engine_tree import static_files
+    from tests.test_engine_cpu import CACHE, _cmake, _locked
+
+    clang = require_clang()
+    files = static_files("ios")
+    d = CACHE / f"metal-core-{_digest(files)}"
+    lib = d / "build" / "libmobilegen_core.a"
+    with _locked(d):
+        if not lib.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            _write(d / "src", files)
+            # The core target compiles neither; CMake only needs the files to exist.
+            for rel in ("engine/model_plan.cpp", "metal_host/metal_kernels_host.cpp"):
+                (d / "src" / rel).write_text("// placeholder: not compiled for mobilegen_core\n")
+            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", target="mobilegen_core")
+    return lib
+
+
+@dataclass
+class MetalEngine:
+    dir: Path
+    exe: Path
+    blob: Path
+    em: object
+    plan: object
+    files: dict
+
+    @property
+    def graph(self):
+        return self.plan.graph
+
+    def run(self, x, work: Path, backend: str = "gpu", dump: bool = True, max_threads: int | None = None,
+            cache_dir: Path | None = None, extra=()) -> subprocess.CompletedProcess:
+        import os
+
+        work.mkdir(parents=True, exist_ok=True)
+        xs = x if isinstance(x, list) else [x]
+        cmd = [str(self.exe), "--blob", str(self.blob)]
+        for n, xi in enumerate(xs):
+            np.save(work / f"x{n}.npy", xi)
+            cmd += ["--input", str(work / f"x{n}.npy")]
+        for n in range(len(self.em.outputs)):
+            cmd += ["--output", str(work / f"y{n}.npy")]
+        cmd += ["--backend", backend, *extra]
+        if dump:
+            cmd += ["--dump-dir", str(work / "dump")]
+        if cache_dir is not None:
+            cmd += ["--cache-dir", str(cache_dir)]
+        env = dict(os.environ)
+        env.pop(MAX_THREADS_KNOB, None)
+        if max_threads is not None:
+            env[MAX_THREADS_KNOB] = str(max_threads)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env)
+
+
+def build_metal_engine(model: bytes, name: str = "model.tflite", precision: str | None = None,
+                       metal_module=None, edit=None) -> MetalEngine:
+    """The iOS engine tree of `model` built as the host proof against the cached core.
+    `metal_module`: a stand-in for mobilegen.render.metal (handwritten kernels); `edit(files)`:
+    changes to the generated files before the build (seeded bugs)."""
+    from mobilegen.export import export_plan, plan_for_precision
+    from mobilegen.targets.engine_tree import engine_files
+    from mobilegen.tflite.reader import read_model
+    from tests.test_engine_cpu import CACHE, _cmake, _locked
+
+    clang = require_clang()
+    plan, precision = plan_for_precision(read_model(model), precision)
+    em = export_plan(plan, precision)
+    core = metal_core_library()
+    saved = sys.modules.get("mobilegen.render.metal")
+    if metal_module is not None:
+        sys.modules["mobilegen.render.metal"] = metal_module
+    try:
+        files = engine_files(em, name, model, target="ios")
+    finally:
+        if metal_module is not None:
+            if saved is None:
+                sys.modules.pop("mobilegen.render.metal", None)
+            else:
+                sys.modules["mobilegen.render.metal"] = saved
+    if edit is not None:
+        edit(files)
+    key = hashlib.sha256(model + precision.encode() + _digest(files).encode() + str(core).encode()).hexdigest()[:20]
+    d = CACHE / f"metal-model-{key}"
+    with _locked(d):
+        exe = d / "build" / "mobilegen_run"
+        if not exe.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            _write(d / "src", files)
+            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", f"-DMOBILEGEN_PREBUILT_CORE={core}",
+                   target="mobilegen_run")
+        (d / "model.mgw").write_bytes(em.blob)
+    return MetalEngine(d, d / "build" / "mobilegen_run", d / "model.mgw", em, plan, files)
+
+
+def run_gpu(engine: MetalEngine, x, work: Path, **kw) -> dict:
+    r = engine.run(x, work, **kw)
+    assert r.returncode == 0, f"mobilegen_run --backend gpu failed ({r.returncode}): {r.stderr}"
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["backend"] == "gpu", info
+    return info
+
+
+def compare_with_simulator(engine: MetalEngine, label: str, work: Path, seeds=(0, 1), **kw) -> dict:
+    from mobilegen.dump import read_dump
+    from mobilegen.sim.runner import Simulator
+
+    g = engine.graph
+    sim = Simulator(engine.plan)
+    info = {}
+    for seed in seeds:
+        xs = [random_input(g.tensors[i], seed + 7 * n) for n, i in enumerate(g.inputs)]
+        want = sim.run(xs)
+        info = run_gpu(engine, xs, work / f"seed{seed}", **kw)
+        records, got = read_dump(work / f"seed{seed}" / "dump")
+        listed = [rec["index"] for rec in records]
+        assert listed == [i for i in g.written_tensors() if i not in engine.em.folded], label
+        where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
+        problems = tensor_mismatches(got, want, where, ("Metal host", "simulator"), ENGINE_FLOAT_RTOL)
+        assert not problems, "\n".join(problems)
+        for n, i in enumerate(g.outputs):
+            np.testing.assert_array_equal(np.load(work / f"seed{seed}" / f"y{n}.npy"), got[i])
+    return info
+
+
+def _one_op_model(name: str, kwargs: dict, mode: str) -> bytes:
+    from tests.test_engine_cpu import _one_op_model as build
+
+    return build(name, kwargs, mode)
+
+
+# --------------------------------------------------------------------------------------------------
+# A handwritten kernel: PAD of 8-bit tensors, rendered for the plan's Pad kernels only
+# --------------------------------------------------------------------------------------------------
+PAD_KERNEL = """
+// PAD of an 8-bit PHWC4 tensor: one invocation per output cell.
+kernel void pad_{i}(device uint* out_data [[buffer(0)]], const device uint* inp_data [[buffer(1)]],
+                    uint3 gid [[thread_position_in_grid]]) {{
+  if (gid.x >= {out_w}u || gid.y >= {out_h}u || gid.z >= {slices}u) return;
+  int iy = int(gid.y) - {top};
+  int ix = int(gid.x) - {left};
+  bool inside = iy >= 0 && iy < {inp_h} && ix >= 0 && ix < {inp_w};
+  out_data[(gid.z * {out_h}u + gid.y) * {out_w}u + gid.x] =
+      inside ? inp_data[(int(gid.z) * {inp_h} + iy) * {inp_w} + ix] : {value}u;
+}}
+"""
+
+
+def handwritten_pad_module(threads=(4, 4, 4)) -> types.ModuleType:
+    """A stand-in for mobilegen.render.metal that renders the plan's Pad kernels by hand, with
+    `threads` per threadgroup."""
+    from mobilegen.render.engine_plan import Dispatch, Shader
+
+    @dataclass
+    class MetalKernels:
+        library: str
+        shaders: list
+        dispatch: list
+        host_table: str
+
+    def render_metal(em):
+        library = ["// handwritten test library (tests/test_metal_engine.py)\n"]
+        shaders, dispatch, entries = [], [], []
+        for k in em.kernels:
+            assert k.type == "Pad", "the handwritten library has PAD only"
+            inp, out = em.tensors[k.inputs[0]], em.tensors[k.output]
+            i = len(shaders)
+            slices = (out.c + 3) // 4
+            value = (k.params["value"] & 0xFF) * 0x01010101
+            library.append(PAD_KERNEL.format(i=i, out_w=out.w, out_h=out.h, slices=slices, top=k.params["pad_top"],
+                                             left=k.params["pad_left"], inp_h=inp.h, inp_w=inp.w, value=value))
+            shaders.append(Shader(f"pad_{i}", ""))
+            grid = (out.w, out.h, slices)
+            groups = tuple(-(-n // t) for n, t in zip(grid, threads))
+            dispatch.append(Dispatch(i, groups, tuple(threads)))
+            entries.append(f"pad_{i}")
+        # Its own few lines of shim, so these tests do not depend on metal_shim.h either.
+        host = ["#include <cstdint>", '#include "host_kernels.h"', "typedef unsigned int uint;",
+                "typedef uint uint3 __attribute__((ext_vector_type(3)));", "#define kernel", "#define device",
+                '#include "kernels.metal"', "", "namespace {", "using mobilegen::metal_host::ThreadIds;"]
+        for name in entries:
+            host.append(f"void entry_{name}(void* const* b, const ThreadIds& ids) {{\n"
+                        f"  const uint* g = ids.thread_position_in_grid;\n"
+                        f"  {name}(static_cast<uint*>(b[0]), static_cast<const uint*>(b[1]), uint3{{g[0], g[1], g[2]}});\n}}")
+        host += ["}  // namespace", "", "namespace mobilegen {", "namespace metal_host {",
+                 "const HostKernel kHostKernels[] = {"]
+        host += [f'    {{"{name}", entry_{name}, false}},' for name in entries]
+        host += ["};", f"const int kNumHostKernels = {len(entries)};", "}  // namespace metal_host",
+                 "}  // namespace mobilegen", ""]
+        return MetalKernels("".join(library), shaders, dispatch, "\n".join(host))
+
+    module = types.ModuleType("mobilegen.render.metal")
+    module.render_metal = render_metal
+    return module
+
+
+PAD_CASE = dict(h=5, w=7, c=3)
+
+
+def _pad_engine(threads=(4, 4, 4), edit=None) -> MetalEngine:
+    model = _one_op_model("pad", PAD_CASE, "int8_io")
+    return build_metal_engine(model, metal_module=handwritten_pad_module(threads), edit=edit)
+
+
+# --------------------------------------------------------------------------------------------------
+# The backend with the handwritten kernel
+# --------------------------------------------------------------------------------------------------
+def test_engine_tree_ios_layout():
+    """The iOS tree has the Metal backend and the host proof, no GLES; the Android tree no Metal."""
+    from mobilegen.targets.engine_tree import static_files
+
+    ios, android = static_files("ios"), static_files("android")
+    assert "engine/gles_backend.cpp" not in ios and "engine/gles_backend.cpp" in android
+    for rel in ("engine/metal_api.h", "engine/metal_backend.cpp", "metal_host/host_device.cpp",
+                "metal_host/host_kernels.h", "metal_host/metal_shim.h", "engine/gpu_layout.h", "CMakeLists.txt",
+                "host/mobilegen_run.cpp"):
+        assert rel in ios, rel
+    assert not [rel for rel in android if "metal" in rel], android.keys()
+    assert {rel for rel in ios if not rel.startswith("metal_host/")} - {"engine/metal_api.h", "engine/metal_backend.cpp"} \
+        == set(android) - {"engine/gles_backend.cpp"}
+
+
+def test_handwritten_kernel_matches_simulator(tmp_path):
+    engine = _pad_engine()
+    plan_cpp = engine.files["engine/model_plan.cpp"]
+    assert '{"pad_0", nullptr}' in plan_cpp and "kernel void pad_0(" in plan_cpp
+    assert engine.files["metal_host/kernels.metal"] in plan_cpp
+    compare_with_simulator(engine, "pad (handwritten kernel)", tmp_path)
+
+
+def test_threadgroup_shrinks_to_the_pipeline_limit(tmp_path):
+    """A pipeline allowing fewer threads than the plan's 64: the backend halves the group and grows
+    the grid (the same output); the host executor fails a dispatch over the limit, so a backend
+    that did not shrink would fail here."""
+    engine = _pad_engine((4, 4, 4))
+    compare_with_simulator(engine, "pad at 8 threads per group", tmp_path / "8", seeds=(0,), max_threads=8)
+    compare_with_simulator(engine, "pad at 1 thread per group", tmp_path / "1", seeds=(0,), max_threads=1)
+
+
+def test_host_executor_rejects_oversized_threadgroups(tmp_path):
+    """Seeded bug: the backend's shrinking disabled; the host executor (like Metal's validation)
+    fails the dispatch, and --backend gpu reports it."""
+    def no_shrink(files):
+        src = files["engine/metal_backend.cpp"]
+        guard = "    if (total <= max) return Status::Ok;\n"
+        assert src.count(guard) == 1
+        files["engine/metal_backend.cpp"] = src.replace(guard, "    if (total <= max || true) return Status::Ok;\n")
+
+    # The core library holds metal_backend.cpp: build this one without it.
+    engine = _pad_engine((4, 4, 4))
+    from tests.test_engine_cpu import _cmake
+
+    files = dict(engine.files)
+    no_shrink(files)
+    _write(tmp_path / "src", files)
+    _cmake(tmp_path / "src", tmp_path / "build", f"-DCMAKE_CXX_COMPILER={require_clang()}", target="mobilegen_run")
+    seeded = MetalEngine(tmp_path, tmp_path / "build" / "mobilegen_run", engine.blob, engine.em, engine.plan, files)
+    g = engine.graph
+    x = random_input(g.tensors[g.inputs[0]], 0)
+    r = seeded.run(x, tmp_path / "run", max_threads=8)
+    assert r.returncode != 0 and "GpuError" in r.stderr and "exceed maxTotalThreadsPerThreadgroup 8" in r.stderr, r.stderr
+    assert seeded.run(x, tmp_path / "ok").returncode == 0  # at the default limit it fits
+
+
+def test_pipeline_cache(tmp_path):
+    """--cache-dir: the first start writes the binary archive, the second finds every pipeline in
+    it and writes nothing; both compute the same."""
+    engine = _pad_engine()
+    g = engine.graph
+    x = random_input(g.tensors[g.inputs[0]], 0)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    run_gpu(engine, x, tmp_path / "cold", cache_dir=cache, dump=False)
+    archives = sorted(cache.glob("*.metalar"))
+    assert len(archives) == 1 and "pad_0" in archives[0].read_text()
+    stamp = archives[0].stat().st_mtime_ns
+    run_gpu(engine, x, tmp_path / "warm", cache_dir=cache, dump=False)
+    assert archives[0].stat().st_mtime_ns == stamp, "a warm start rewrote the archive"
+    np.testing.assert_array_equal(np.load(tmp_path / "warm" / "y0.npy"), np.load(tmp_path / "cold" / "y0.npy"))
+    # Best effort: a cache directory that cannot be written is no error.
+    run_gpu(engine, x, tmp_path / "missing", cache_dir=tmp_path / "no" / "cache", dump=False)
+
+
+def test_runs_allocate_nothing(tmp_path):
+    """The runner counts C++ allocations of the warm runs (after the first): none on the Metal backend."""
+    engine = _pad_engine()
+    g = engine.graph
+    info = run_gpu(engine, random_input(g.tensors[g.inputs[0]], 0), tmp_path, dump=False, extra=("--repeat", "5"))
+    assert info["runs"] == 5 and info["allocations_after_first_run"] == 0, info
