@@ -393,3 +393,69 @@ def test_metal_adapter_stays_thin():
     for decision in ("KernelType", "ModelPlan", "maxTotalThreadsPerThreadgroup >", "kBindings"):
         assert decision not in text, decision
     assert "MTLMathModeSafe" in text and "fastMathEnabled = NO" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# `mobilegen verify` on an iOS project
+# --------------------------------------------------------------------------------------------------
+def _ios_project(root: Path, engine: MetalEngine, module: str = "MobilegenClassifier") -> Path:
+    """The engine half of an iOS project as `generate --target ios` lays it out."""
+    project = root / "ios"
+    _write(project / "Sources" / module / "cpp", engine.files)
+    (project / "Sources" / module / "Resources").mkdir(parents=True, exist_ok=True)
+    (project / "Sources" / module / "Resources" / "model.mgw").write_bytes(engine.blob.read_bytes())
+    return project
+
+
+def test_verify_detects_an_ios_project(tmp_path):
+    from typer.testing import CliRunner
+
+    from mobilegen.cli.app import app
+    from mobilegen.dump import read_dump
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.verify.host import detect_project
+
+    engine = _pad_engine()
+    project = _ios_project(tmp_path, engine)
+    layout = detect_project(project)
+    assert layout.target == "ios" and layout.blob.name == "model.mgw"
+    g = engine.graph
+    x = random_input(g.tensors[g.inputs[0]], 3)
+    np.save(tmp_path / "x.npy", x)
+    r = CliRunner().invoke(app, ["verify", str(project), "--input", str(tmp_path / "x.npy"), "--output",
+                                 str(tmp_path / "y.npy"), "--dump-dir", str(tmp_path / "dump"), "--repeat", "1"])
+    assert r.exit_code == 0, r.output
+    assert "Metal backend" in r.output and "gpu backend on host" in r.output, r.output
+    want = Simulator(engine.plan).run([x])
+    records, got = read_dump(tmp_path / "dump")
+    where = {rec["index"]: f"verify: tensor {rec['index']}" for rec in records}
+    assert not tensor_mismatches(got, want, where, ("verify", "simulator"), ENGINE_FLOAT_RTOL)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want[g.outputs[0]])
+    # --arch: the host proof is built for this machine only; one line.
+    r = CliRunner().invoke(app, ["verify", str(project), "--arch", "aarch64", "--backend", "cpu", "--input",
+                                 str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")])
+    assert r.exit_code != 0 and len(r.output.strip().splitlines()) == 1 and "--arch host" in r.output, r.output
+
+
+def test_verify_without_clang_is_one_line(tmp_path, monkeypatch):
+    import mobilegen.verify.host as host
+    from mobilegen.errors import UserInputError
+
+    real = shutil.which
+    monkeypatch.setattr(host.shutil, "which", lambda name: None if name == CLANG else real(name))
+    with pytest.raises(UserInputError) as e:
+        host.require_tools("host", "ios")
+    assert "clang++-19 not found" in str(e.value) and "apt-get install clang-19" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_verify_names_what_a_project_lacks(tmp_path):
+    from mobilegen.errors import UserInputError
+    from mobilegen.verify.host import detect_project
+
+    with pytest.raises(UserInputError, match="neither"):
+        detect_project(tmp_path)
+    (tmp_path / "Sources" / "M" / "cpp").mkdir(parents=True)
+    (tmp_path / "Sources" / "M" / "cpp" / "CMakeLists.txt").write_text("")
+    with pytest.raises(UserInputError, match="Resources/model.mgw"):
+        detect_project(tmp_path)

@@ -1,7 +1,14 @@
-"""`mobilegen verify`: build a generated project's engine with CMake (the same sources Gradle builds)
-and run it headless: on this machine, on Mesa's EGL + GLES 3.1 (llvmpipe) or the CPU fallback; or
-cross-compiled for Arm Linux (aarch64, armv7 with NEON) with Debian's cross toolchains and run on
-the CPU fallback under qemu-user.
+"""`mobilegen verify`: build a generated project's engine with CMake and run it headless.
+
+The target is detected from the project:
+  Android  sdk/src/main/cpp (the sources Gradle builds), blob sdk/src/main/assets/<sdk name>/model.mgw:
+           on this machine on Mesa's EGL + GLES 3.1 (llvmpipe) or the CPU fallback; or cross-compiled
+           for Arm Linux (aarch64, armv7 with NEON) with Debian's cross toolchains and run on the CPU
+           fallback under qemu-user.
+  iOS      Sources/<module>/cpp (the engine core Xcode and SwiftPM compile, plus metal_host/), blob
+           Sources/<module>/Resources/model.mgw: the host proof, built with clang++-19. Its GPU
+           backend is the engine's own Metal backend over the host executor, which runs the
+           generated Metal kernels compiled as C++ (CMake's MOBILEGEN_GPU=METAL_HOST).
 
 The CMake build lives under PROJECT/.mobilegen/host-build/<arch>, outside Gradle's `build/`
 directories and never among the files `mobilegen generate` writes or records. A cross build gets a
@@ -22,17 +29,51 @@ from mobilegen.errors import UserInputError
 CPP_DIR = Path("sdk/src/main/cpp")
 ASSETS = Path("sdk/src/main/assets")
 BLOB_NAME = "model.mgw"  # under ASSETS/<sdk name>/ (mobilegen.targets.android)
+IOS_SOURCES = Path("Sources")  # Sources/<module>/cpp and Sources/<module>/Resources/model.mgw
 RUNNER = "mobilegen_run"
 BUILD_ROOT = Path(".mobilegen/host-build")
+IOS_COMPILER = "clang++-19"  # the Metal shim needs clang >= 15 (half as _Float16)
+IOS_COMPILER_PACKAGE = "clang-19"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where a generated project keeps its engine: `target` ("android" or "ios"), the CMake source
+    folder and the weights blob."""
+
+    target: str
+    cpp_dir: Path
+    blob: Path
+
+
+def _one(project: Path, pattern: str, found: list[Path]) -> Path:
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise UserInputError(f"{project}: {what} {pattern} found; expected the one `mobilegen generate` writes")
+    return found[0]
+
+
+def detect_project(project: Path) -> Project:
+    """The target of a project made by `mobilegen generate` (Android or iOS), from its layout."""
+    project = Path(project)
+    if (project / CPP_DIR / "CMakeLists.txt").is_file():
+        blob = _one(project, f"{ASSETS}/*/{BLOB_NAME}", sorted((project / ASSETS).glob(f"*/{BLOB_NAME}")))
+        return Project("android", project / CPP_DIR, blob)
+    ios = sorted(p.parent for p in (project / IOS_SOURCES).glob("*/cpp/CMakeLists.txt"))
+    if ios:
+        cpp = _one(project, f"{IOS_SOURCES}/*/cpp/CMakeLists.txt", ios)
+        blob = cpp.parent / "Resources" / BLOB_NAME
+        if not blob.is_file():
+            raise UserInputError(f"{project}: no {blob.relative_to(project)}; expected the one `mobilegen generate` writes")
+        return Project("ios", cpp, blob)
+    raise UserInputError(f"{project}: neither {CPP_DIR}/CMakeLists.txt (Android) nor {IOS_SOURCES}/*/cpp/CMakeLists.txt "
+                         "(iOS) found; expected a project made by `mobilegen generate`")
 
 
 def project_blob(project: Path) -> Path:
-    """The weights blob of a generated project: ASSETS/<sdk name>/model.mgw, the one there is."""
-    found = sorted((Path(project) / ASSETS).glob(f"*/{BLOB_NAME}"))
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)}"
-        raise UserInputError(f"{project}: {what} {ASSETS}/*/{BLOB_NAME} found; expected the one `mobilegen generate` writes")
-    return found[0]
+    """The weights blob of a generated project (Android: ASSETS/<sdk name>/model.mgw; iOS:
+    Sources/<module>/Resources/model.mgw), the one there is."""
+    return detect_project(project).blob
 
 
 class Arch(str, Enum):
@@ -78,9 +119,13 @@ def _arch(arch: Arch | str) -> Arch:
         raise UserInputError(f"--arch {arch}: expected one of {', '.join(a.value for a in Arch)}") from None
 
 
-def check_backend(arch: Arch | str, backend: str) -> None:
-    """The GPU backend runs on this machine's Mesa only; cross builds run the CPU fallback."""
+def check_backend(arch: Arch | str, backend: str, target: str = "android") -> None:
+    """The GPU backend runs on this machine's Mesa only; cross builds run the CPU fallback. An iOS
+    project's host proof is built for this machine only."""
     arch = _arch(arch)
+    if target == "ios" and arch is not Arch.host:
+        raise UserInputError(f"--arch {arch.value}: an iOS project's engine is verified on this machine (--arch host), "
+                             "its Metal backend through the host executor")
     if arch is not Arch.host and backend != "cpu":
         raise UserInputError(f"--arch {arch.value} runs the CPU fallback under qemu (no GLES there); "
                              f"use --backend cpu, or --arch host for --backend {backend}")
@@ -103,10 +148,13 @@ def toolchain_text(arch: Arch | str) -> str:
     ])
 
 
-def require_tools(arch: Arch | str) -> None:
-    """CMake, and for a cross target its g++ and qemu-user; a one-line error naming the Debian
-    package of the first one missing."""
+def require_tools(arch: Arch | str, target: str = "android") -> None:
+    """CMake, and for a cross target its g++ and qemu-user, for an iOS project clang++-19; a
+    one-line error naming the Debian package of the first one missing."""
     _tool("cmake", "apt-get install cmake")
+    if target == "ios":
+        _tool(IOS_COMPILER, f"apt-get install {IOS_COMPILER_PACKAGE}; the iOS host proof compiles the Metal kernels "
+                            "as C++ with clang >= 15")
     arch = _arch(arch)
     if arch is not Arch.host:
         t = CROSS[arch]
@@ -143,14 +191,18 @@ def default_build_dir(project: Path, arch: Arch | str = Arch.host, *, min_size: 
 
 def build_host(project: Path, build_dir: Path | None = None, *, min_size: bool = False,
                arch: Arch | str = Arch.host) -> Path:
-    """Configure and build the runner of `project` for `arch`; returns its path."""
+    """Configure and build the runner of `project` (Android or iOS, detect_project) for `arch`;
+    returns its path."""
     project = Path(project)
-    src = project / CPP_DIR
-    if not (src / "CMakeLists.txt").is_file():
-        raise UserInputError(f"{project}: no {CPP_DIR}/CMakeLists.txt; expected a project made by `mobilegen generate --target android`")
+    layout = detect_project(project)
+    src = layout.cpp_dir
+    check_backend(arch, "cpu", layout.target)
+    require_tools(arch, layout.target)
     cmake = _tool("cmake", "apt-get install cmake")
     build = Path(build_dir) if build_dir else default_build_dir(project, arch, min_size=min_size)
     configure = [cmake, "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *cmake_args(arch, build)]
+    if layout.target == "ios":
+        configure += [f"-DCMAKE_CXX_COMPILER={shutil.which(IOS_COMPILER)}", "-DMOBILEGEN_GPU=METAL_HOST"]
     if min_size:
         configure.append("-DMOBILEGEN_MIN_SIZE=ON")
     for cmd in (configure, [cmake, "--build", str(build), "--target", RUNNER, "-j", "2"]):
@@ -172,7 +224,7 @@ def run_host(
     """Run the built engine `repeat` times (the first run cold, the others warm), then once more
     with `dump_dir`; returns the runner's JSON report. `inputs` / `outputs`: one .npy per graph
     input / output, in the model's order (a single path for a single one)."""
-    check_backend(arch, backend)
+    check_backend(arch, backend, detect_project(project).target)
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     outputs = [outputs] if isinstance(outputs, (str, Path)) else list(outputs)
     cmd = [*launcher(arch), str(runner), "--blob", str(project_blob(project))]
