@@ -59,14 +59,15 @@ def generate_cmd(
     prec = precision.value if precision else None
     jobs = []  # (platform, directory, generate function, options), every option checked before anything is written
     if target.value in ("android", "all"):
-        validate_package(package or "com.example.mobilegen")
+        package = "com.example.mobilegen" if package is None else package
+        validate_package(package)
         if name is not None:
             validate_sdk_name(name)
-        opts = AndroidOptions(package=package or "com.example.mobilegen", name=name, app_name=app_name, labels=names, precision=prec)
+        opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=names, precision=prec)
         jobs.append(("android", out / "android" if target.value == "all" else out, generate_android, opts))
     if target.value in ("ios", "all"):
-        ios_opts = IOSOptions(bundle_id=validate_bundle_id(bundle_id or DEFAULT_BUNDLE_ID),
-                              module=validate_module(module or DEFAULT_MODULE), app_name=app_name, labels=names, precision=prec)
+        ios_opts = IOSOptions(bundle_id=validate_bundle_id(DEFAULT_BUNDLE_ID if bundle_id is None else bundle_id),
+                              module=validate_module(DEFAULT_MODULE if module is None else module), app_name=app_name, labels=names, precision=prec)
         jobs.append(("ios", out / "ios" if target.value == "all" else out, generate_ios, ios_opts))
 
     if len(jobs) > 1 and not dry_run:
