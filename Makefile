@@ -11,7 +11,7 @@ SAMPLE_APP := Mobilegen Demo
 # Under CI=true (2 cores) and locally: one pytest worker per core.
 JOBS   ?= auto
 
-.PHONY: setup demo test test-fast bench clean android-sample demo-model
+.PHONY: setup demo test test-fast bench clean android-sample ios-sample demo-model
 
 setup: $(STAMP)
 
@@ -51,6 +51,12 @@ demo: setup
 android-sample: setup
 	$(VENV)/bin/mobilegen generate examples/demo/model.tflite --target android --out android_sample \
 		--labels examples/demo/labels.txt --package $(SAMPLE_PACKAGE) --app-name "$(SAMPLE_APP)" --force
+
+# ios_sample/ is the iOS project generated for the same demo model (same app name, the package as
+# bundle id); tests/test_ios_project.py regenerates it and diffs.
+ios-sample: setup
+	$(VENV)/bin/mobilegen generate examples/demo/model.tflite --target ios --out ios_sample \
+		--labels examples/demo/labels.txt --bundle-id $(SAMPLE_PACKAGE) --app-name "$(SAMPLE_APP)" --force
 
 # Rebuild examples/demo/ from scratch with TensorFlow (then run `make android-sample`).
 demo-model: setup
