@@ -178,12 +178,35 @@ def compare_with_simulator(engine: MetalEngine, label: str, work: Path, seeds=(0
         records, got = read_dump(work / f"seed{seed}" / "dump")
         listed = [rec["index"] for rec in records]
         assert listed == [i for i in g.written_tensors() if i not in engine.em.folded], label
-        where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
-        problems = tensor_mismatches(got, want, where, ("Metal host", "simulator"), ENGINE_FLOAT_RTOL)
-        assert not problems, "\n".join(problems)
+        if engine.em.precision == "fp16":
+            _check_fp16(engine, got, xs, want, f"{label} seed {seed}")
+        else:
+            where = {i: f"{label} seed {seed}: tensor {i} {g.tensors[i].name!r}" for i in listed}
+            problems = tensor_mismatches(got, want, where, ("Metal host", "simulator"), ENGINE_FLOAT_RTOL)
+            assert not problems, "\n".join(problems)
         for n, i in enumerate(g.outputs):
             np.testing.assert_array_equal(np.load(work / f"seed{seed}" / f"y{n}.npy"), got[i])
     return info
+
+
+def _check_fp16(engine: MetalEngine, got: dict, xs: list, want: dict, label: str) -> None:
+    """Precision fp16 as test_fp16 holds the GLES and CPU backends to it: kernel by kernel (each
+    kernel on the engine's own inputs) within FP16_RTOL, 8-bit tensors exact; a whole one-op run
+    every tensor within FP16_RTOL (8-bit within 1 LSB); a whole multi-layer run within
+    WHOLE_RUN_RTOL."""
+    from mobilegen.numerics.fp16 import round_to_half
+    from tests.test_fp16 import _check, check_whole_run, kernel_by_kernel
+
+    g = engine.graph
+    got = dict(got)
+    for i, x in zip(g.inputs, xs):
+        got[i] = round_to_half(x) if x.dtype == np.float32 else x
+    kernel_by_kernel(engine, got, label)
+    if len(engine.em.kernels) > 4:
+        check_whole_run(engine, got, xs[0], label)
+    else:
+        problems = [_check(f"{label}: tensor {i}", got[i], want[i], 1) for i in got if i in want]
+        assert not any(problems), "\n".join(p for p in problems if p)
 
 
 def _one_op_model(name: str, kwargs: dict, mode: str) -> bytes:
@@ -459,3 +482,121 @@ def test_verify_names_what_a_project_lacks(tmp_path):
     (tmp_path / "Sources" / "M" / "cpp" / "CMakeLists.txt").write_text("")
     with pytest.raises(UserInputError, match="Resources/model.mgw"):
         detect_project(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# The generated kernels (mobilegen.render.metal) through the backend, against the simulator
+# --------------------------------------------------------------------------------------------------
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "examples" / "demo" / "model.tflite"
+CONV_CASE = dict(h=7, w=9, cin=3, cout=13, k=3, stride=2, padding="same")
+SOFTMAX_CASE = dict(in_features=37, units=11)
+
+
+def _build(model: bytes, precision: str | None = None) -> MetalEngine:
+    return build_metal_engine(model, precision=precision)
+
+
+def test_small_model_on_metal(tmp_path):
+    engine = _build(_one_op_model("conv2d", CONV_CASE, "int8"))
+    compare_with_simulator(engine, "conv2d int8", tmp_path)
+
+
+def test_softmax_threadgroup_kernel_on_metal(tmp_path):
+    """FULLY_CONNECTED then SOFTMAX, whose kernel reduces in threadgroup memory with barriers: the
+    host executor runs its invocations concurrently."""
+    engine = _build(_one_op_model("dense_softmax", SOFTMAX_CASE, "int8"))
+    table = engine.files["metal_host/metal_kernels_host.cpp"]
+    assert '{"softmax", softmax_entry, true}' in table, "the softmax kernel no longer uses threadgroup memory"
+    compare_with_simulator(engine, "dense_softmax int8", tmp_path, seeds=(0, 1, 2, 3))
+
+
+def test_softmax_refuses_a_smaller_threadgroup_and_auto_falls_back(tmp_path):
+    """A pipeline limit below Softmax's threadgroup (its reduction array is sized for it): --backend
+    gpu fails with GpuError naming the kernel and the limit; --backend auto runs on the CPU and
+    reports why (Engine::backend_info's fallback reason, printed by the runner)."""
+    from mobilegen.sim.runner import Simulator
+
+    engine = _build(_one_op_model("dense_softmax", SOFTMAX_CASE, "int8"))
+    softmax = next(i for i, k in enumerate(engine.em.kernels) if k.type == "Softmax")
+    threads = int(np.prod(_plan_threads(engine, softmax)))
+    limit = threads // 2
+    g = engine.graph
+    x = random_input(g.tensors[g.inputs[0]], 0)
+    gpu = engine.run(x, tmp_path / "gpu", dump=False, max_threads=limit)
+    assert gpu.returncode != 0 and "GpuError" in gpu.stderr, gpu.stderr
+    assert f"(Softmax) needs {threads} threads per threadgroup" in gpu.stderr and f"allows {limit}" in gpu.stderr, gpu.stderr
+    auto = engine.run(x, tmp_path / "auto", backend="auto", dump=False, max_threads=limit)
+    assert auto.returncode == 0, auto.stderr
+    assert json.loads(auto.stdout.strip().splitlines()[-1])["backend"] == "cpu"
+    assert "running on the CPU" in auto.stderr and "(Softmax) needs" in auto.stderr and "host executor" in auto.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "auto" / "y0.npy"), Simulator(engine.plan).run([x])[g.outputs[0]])
+
+
+def _plan_threads(engine: MetalEngine, kernel: int) -> tuple[int, int, int]:
+    """Kernel `kernel`'s threads per threadgroup as model_plan.cpp carries them."""
+    from mobilegen.render.metal import render_metal
+
+    return tuple(render_metal(engine.em).dispatch[kernel].threads)
+
+
+def test_generated_kernels_shrink_to_the_pipeline_limit(tmp_path):
+    """Every kernel but Softmax at a limit of 4 threads per threadgroup: the same numbers."""
+    engine = _build(_one_op_model("conv2d", CONV_CASE, "int8"))
+    compare_with_simulator(engine, "conv2d int8 at 4 threads per group", tmp_path, seeds=(0,), max_threads=4)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32", "fp16"])
+def test_demo_model_on_metal(precision, tmp_path):
+    engine = _build(DEMO_MODEL.read_bytes(), precision)
+    compare_with_simulator(engine, f"demo model at {precision}", tmp_path, seeds=(0,))
+
+
+def test_demo_model_runs_allocate_nothing(tmp_path):
+    engine = _build(DEMO_MODEL.read_bytes())
+    g = engine.graph
+    info = run_gpu(engine, random_input(g.tensors[g.inputs[0]], 0), tmp_path, dump=False, extra=("--repeat", "3"))
+    assert info["allocations_after_first_run"] == 0, info
+
+
+def _sweep():
+    """test_glsl's sweep (every mode; int8 models also at fp32) plus every float and int8 model at fp16."""
+    from tests.test_fp16 import FP16_MODES
+    from tests.test_glsl import _sweep as glsl_sweep
+    from tests.test_ops import CONV_CASES, DEPTHWISE_CASES, OTHER_CASES
+
+    params = list(glsl_sweep())
+    cases = [("conv2d", k) for k in CONV_CASES] + [("depthwise", k) for k in DEPTHWISE_CASES] + list(OTHER_CASES)
+    for name, kwargs in cases:
+        for mode in FP16_MODES:
+            ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}-fp16"
+            params.append(pytest.param(name, kwargs, mode, "fp16", id=ident))
+    return params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kwargs,mode,precision", _sweep())
+def test_one_op_models_on_metal(name, kwargs, mode, precision, tmp_path):
+    engine = _build(_one_op_model(name, kwargs, mode), precision)
+    compare_with_simulator(engine, f"{name}({kwargs}) [{mode}] at {precision}", tmp_path)
+
+
+METAL_MOBILENETS = [
+    # family, alpha, resolution, classes, mode, engine precision (None: the model's own)
+    ("v1", 0.25, 128, 10, "int8", None),
+    ("v1", 0.5, 96, 7, "int8", None),
+    ("v2", 0.35, 96, 10, "int8", None),
+    ("v2", 0.5, 128, 5, "int8", None),
+    ("v2", 0.35, 96, 10, "uint8", None),
+    ("v2", 0.35, 96, 10, "float32", None),
+    ("v1", 0.25, 128, 10, "int8", "fp16"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,alpha,resolution,classes,mode,precision", METAL_MOBILENETS, ids=str)
+def test_mobilenet_on_metal(family, alpha, resolution, classes, mode, precision, tmp_path):
+    from tests.test_mobilenet import mobilenet_tflite
+
+    engine = _build(mobilenet_tflite(family, alpha, resolution, classes, mode), precision)
+    compare_with_simulator(engine, f"MobileNet {family} a{alpha} {resolution} {classes} classes {mode} at {precision}",
+                           tmp_path, seeds=(0,))
