@@ -60,6 +60,41 @@
 #define NS_HEADER_AUDIT_END(...) NS_ASSUME_NONNULL_END
 #endif
 
+// Apple's FOUNDATION_EXTERN, and FOUNDATION_EXPORT with C linkage in C++ as on Apple platforms
+// (GNUstep's is a plain `extern`).
+#ifndef FOUNDATION_EXTERN
+#ifdef __cplusplus
+#define FOUNDATION_EXTERN extern "C"
+#else
+#define FOUNDATION_EXTERN extern
+#endif
+#endif
+#undef FOUNDATION_EXPORT
+#define FOUNDATION_EXPORT FOUNDATION_EXTERN
+
+NS_ASSUME_NONNULL_BEGIN
+
+// Reading files into NSData with options and errors (GNUstep has only the plain readers).
+typedef NS_OPTIONS(NSUInteger, NSDataReadingOptions) {
+  NSDataReadingMappedIfSafe = 1UL << 0,
+  NSDataReadingUncached = 1UL << 1,
+  NSDataReadingMappedAlways = 1UL << 3,
+};
+
+@interface NSData (MGStubReading)
++ (nullable instancetype)dataWithContentsOfURL:(NSURL *)url
+                                       options:(NSDataReadingOptions)readOptionsMask
+                                         error:(NSError **)errorPtr;
++ (nullable instancetype)dataWithContentsOfFile:(NSString *)path
+                                        options:(NSDataReadingOptions)readOptionsMask
+                                          error:(NSError **)errorPtr;
+- (nullable instancetype)initWithContentsOfURL:(NSURL *)url
+                                       options:(NSDataReadingOptions)readOptionsMask
+                                         error:(NSError **)errorPtr;
+@end
+
+NS_ASSUME_NONNULL_END
+
 // Apple's Foundation reexports these.
 #import <CoreFoundation/CoreFoundation.h>
 #import <dispatch/dispatch.h>
