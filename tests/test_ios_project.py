@@ -573,6 +573,7 @@ def _swift_decode(lit: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["int8", "float32"])
 def test_small_models(tmp_path: Path, mode: str):
     require("tensorflow")
@@ -609,3 +610,27 @@ def test_ios_sample_is_up_to_date(tmp_path: Path):
     assert sorted(fresh) == sorted(committed), "file lists differ: regenerate with `make ios-sample`"
     changed = [p for p in fresh if fresh[p] != committed[p]]
     assert not changed, f"ios_sample is stale ({changed[:5]}); regenerate it with `make ios-sample`"
+
+
+@pytest.mark.slow
+def test_golden_files_agree_with_the_host_proof(demo: Path, tmp_path: Path):
+    """The XCTest's expectation, checked here: golden_input0.bin through `mobilegen verify` (the
+    engine's own Metal backend on the host executor, or its CPU fallback) gives golden_output0.bin
+    byte for byte (the demo model is int8)."""
+    import numpy as np
+
+    from mobilegen.tflite.reader import read_model
+
+    require_tool("clang++-19", "clang-19")
+    g = read_model((DEMO / "model.tflite").read_bytes())
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    x = np.frombuffer((demo / "Tests" / "golden_input0.bin").read_bytes(), t_in.dtype).reshape(t_in.shape)
+    np.save(tmp_path / "x.npy", x)
+    project = tmp_path / "p"
+    shutil.copytree(demo, project)  # verify builds inside the project (.mobilegen/)
+    for backend in ("gpu", "cpu"):
+        r = CliRunner().invoke(app, ["verify", str(project), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                                     "--backend", backend])
+        assert r.exit_code == 0, r.output
+        y = np.load(tmp_path / "y.npy")
+        assert y.dtype == t_out.dtype and y.tobytes() == (demo / "Tests" / "golden_output0.bin").read_bytes(), backend
