@@ -1,7 +1,11 @@
 // Stub for syntax checks on Linux (tests/objc.py): GNUstep's Foundation, then what Apple's
 // Foundation declares and GNUstep lacks or defines differently. Not Apple's header: declarations
 // only, just enough for the generated sources to be checked.
+// GNUstep declares -[NSItemProvider loadObjectOfClass:completionHandler:] with a block type of
+// its own; it is renamed here and declared below as Apple's SDK does.
+#define loadObjectOfClass MGStubGNUstepLoadObjectOfClass
 #include_next <Foundation/Foundation.h>
+#undef loadObjectOfClass
 
 #ifndef MG_STUB_FOUNDATION_ADDITIONS
 #define MG_STUB_FOUNDATION_ADDITIONS
@@ -91,6 +95,12 @@ typedef NS_OPTIONS(NSUInteger, NSDataReadingOptions) {
 - (nullable instancetype)initWithContentsOfURL:(NSURL *)url
                                        options:(NSDataReadingOptions)readOptionsMask
                                          error:(NSError **)errorPtr;
+@end
+
+@interface NSItemProvider (MGStubLoading)
+- (NSProgress *)loadObjectOfClass:(Class<NSItemProviderReading>)aClass
+                completionHandler:(void (^)(__kindof id<NSItemProviderReading> _Nullable object,
+                                            NSError *_Nullable error))completionHandler;
 @end
 
 NS_ASSUME_NONNULL_END
