@@ -195,8 +195,9 @@ def target_settings(module: str, app_target: str, bundle_id: str) -> dict[str, d
             "DYLIB_CURRENT_VERSION": "1",
             "DYLIB_INSTALL_NAME_BASE": "@rpath",
             "GENERATE_INFOPLIST_FILE": "YES",
-            # The engine's own headers, as Package.swift's headerSearchPath("cpp/engine").
-            "HEADER_SEARCH_PATHS": ["$(inherited)", f"$(SRCROOT)/{src}cpp/engine"],
+            # As SwiftPM searches them: the public headers (publicHeadersPath) and the engine's
+            # (headerSearchPath("cpp/engine")).
+            "HEADER_SEARCH_PATHS": ["$(inherited)", f"$(SRCROOT)/{src}include", f"$(SRCROOT)/{src}cpp/engine"],
             "INSTALL_PATH": "$(LOCAL_LIBRARY_DIR)/Frameworks",
             "LD_RUNPATH_SEARCH_PATHS": ["$(inherited)", "@executable_path/Frameworks", "@loader_path/Frameworks"],
             "MARKETING_VERSION": "1.0",
