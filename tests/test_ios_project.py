@@ -140,30 +140,14 @@ def _yaml(path: Path):
     missing("PyYAML is not installed; install it with: apt-get install python3-yaml (or pip install pyyaml)")
 
 
-def _objc_check(root: Path, module: str = MODULE, tmp: Path | None = None) -> None:
+def _objc_check(root: Path, module: str = MODULE) -> None:
     """The app's, the tests' and the SDK's Objective-C sources syntax-check against the stubs."""
-    objc = pytest.importorskip("tests.objc")
-    fix = _item_provider_fix(tmp or root.parent)
+    from tests.objc import syntax_check
+
     sources = sorted(root.glob("App/*.m")) + sorted(root.glob("Tests/*.m"))
     sdk = root / "Sources" / module
     sources += sorted(p for p in sdk.rglob("*.mm") if "cpp" not in p.relative_to(sdk).parts)
-    objc.syntax_check(sources, [fix, sdk / "include", sdk, sdk / "cpp" / "engine", root / "App"])
-
-
-def _item_provider_fix(where: Path) -> Path:
-    """GNUstep declares NSItemProvider's completion blocks unlike Apple's SDK (NSError ** where
-    Apple passes NSError *), so the photo picker's correct code would not check: this folder holds
-    Apple's declarations of what the sample app uses, found before GNUstep's header."""
-    d = where / "item_provider_fix"
-    (d / "Foundation").mkdir(parents=True, exist_ok=True)
-    (d / "Foundation" / "NSItemProvider.h").write_text(
-        "#import <Foundation/NSObject.h>\n@class NSProgress, NSError;\nNS_ASSUME_NONNULL_BEGIN\n"
-        "@protocol NSItemProviderReading <NSObject>\n@end\n@protocol NSItemProviderWriting <NSObject>\n@end\n"
-        "@interface NSItemProvider : NSObject <NSCopying>\n- (BOOL)canLoadObjectOfClass:(Class<NSItemProviderReading>)aClass;\n"
-        "- (NSProgress *)loadObjectOfClass:(Class<NSItemProviderReading>)aClass\n"
-        "                completionHandler:(void (^)(id<NSItemProviderReading> _Nullable object, NSError *_Nullable error))completionHandler;\n"
-        "@end\nNS_ASSUME_NONNULL_END\n")
-    return d
+    syntax_check(sources, [sdk / "include", sdk, sdk / "cpp" / "engine", root / "App"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,8 +343,8 @@ def test_float_kernels_get_the_tolerance(tmp_path: Path):
     assert f"kTolerance = {ios.FLOAT_TOLERANCE['fp16']};" in test and "XCTAssertEqualObjects(actual" not in test
 
 
-def test_objc_sources_syntax_check(demo: Path, tmp_path: Path):
-    _objc_check(demo, tmp=tmp_path)
+def test_objc_sources_syntax_check(demo: Path):
+    _objc_check(demo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,7 +499,7 @@ def test_hostile_labels_app_name_and_model_name(tmp_path: Path):
     vc = (out / "App" / "ViewController.m").read_text()
     literal = re.search(r'static NSString \*const kModelName = @("(?:[^"\\]|\\.)*");', vc).group(1)
     assert _c_string_value(literal, tmp_path) == model.name.encode("utf-8")
-    _objc_check(out, tmp=tmp_path)
+    _objc_check(out)
 
 
 def test_escape_filters_round_trip(tmp_path: Path):
