@@ -618,3 +618,23 @@ def test_golden_files_agree_with_the_host_proof(demo: Path, tmp_path: Path):
         assert r.exit_code == 0, r.output
         y = np.load(tmp_path / "y.npy")
         assert y.dtype == t_out.dtype and y.tobytes() == (demo / "Tests" / "golden_output0.bin").read_bytes(), backend
+
+
+def test_pbxproj_writer_ids_are_stable_and_sections_sorted():
+    """Adding a file adds objects and leaves every other object's ID and text as it was."""
+    from mobilegen.targets import xcode
+
+    def project(files):
+        t = xcode.XcodeTarget("Lib", "framework", sources=[f for f in files if f.endswith(".m")], settings={"A": "1"})
+        return xcode.pbxproj("P", [t], files, {"Debug": {"X": "$(inherited)"}, "Release": {}})
+
+    one = project(["Src/a.m", "Src/b.h"])
+    two = project(["Src/a.m", "Src/b.h", "Src/c.m"])
+    assert one == project(["Src/b.h", "Src/a.m"])  # input order does not matter
+    lines_one = [ln for ln in one.splitlines() if "/* Src */" not in ln and "/* Sources */ = {" not in ln]
+    lost = [ln for ln in lines_one if ln not in two.splitlines() and ln.strip() not in (")", ");", "};")]
+    assert not lost, lost  # only the Src group's and the Sources phase's child lists grow
+    sections = re.findall(r"/\* Begin (\w+) section \*/", two)
+    assert sections == sorted(sections)
+    ids = re.findall(r"^\t\t([0-9A-F]{24}) ", two, re.M)
+    assert len(ids) == len(set(ids))

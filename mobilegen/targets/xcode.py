@@ -43,6 +43,8 @@ FILE_TYPES = {
     ".md": "net.daringfireball.markdown",
     ".swift": "sourcecode.swift",
     ".yml": "text.yaml",
+    ".metal": "sourcecode.metal",  # shown, never built (the host proof's copy of the embedded library)
+    ".txt": "text",
 }
 
 
