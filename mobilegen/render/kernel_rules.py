@@ -30,9 +30,8 @@ class Dialect:
 
     name: str            # "glsl" or "metal"
     template_suffix: str  # a kernel's template is <stem><template_suffix>
-    int4: str            # 4 x int32
-    uint4: str
-    float4: str
+    int4: str            # 4 x int32: the lanes of a cell as 8-bit kernels compute on them
+    float4: str          # 4 x float32: ... as float kernels compute on them
     cell_8bit: str       # one PHWC4 cell of an 8-bit tensor (4 lanes)
     cell_fp32: str       # ... of a float tensor at fp32
     cell_fp16: str       # ... of a float tensor at fp16 (4 halves, 8 bytes)
@@ -44,8 +43,8 @@ class Dialect:
         return self.cell_fp16 if fp16 else self.cell_fp32
 
 
-GLSL = Dialect("glsl", ".comp.j2", "ivec4", "uvec4", "vec4", "uint", "vec4", "uvec2", "workgroup")
-METAL = Dialect("metal", ".metal.j2", "int4", "uint4", "float4", "uint", "float4", "half4", "threadgroup")
+GLSL = Dialect("glsl", ".comp.j2", "ivec4", "vec4", "uint", "vec4", "uvec2", "workgroup")
+METAL = Dialect("metal", ".metal.j2", "int4", "float4", "uint", "float4", "half4", "threadgroup")
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,9 @@ def choose_kernel(em: EngineModel, k: KernelRecord, dialect: Dialect) -> KernelC
     out = gpu_tensor(em, k.output, dialect)
     inp = gpu_tensor(em, k.inputs[0], dialect)
     p = k.params
-    ctx = dict(p=p, out=out, inp=inp, quantized=is_8bit(out) and is_8bit(inp), fp16=fp16)
+    quantized = is_8bit(out) and is_8bit(inp)
+    ctx = dict(p=p, out=out, inp=inp, quantized=quantized, fp16=fp16,
+               vec=dialect.int4 if quantized else dialect.float4)
     w_dtype = inp.dtype  # 8-bit weights share the input's type (int8 or legacy uint8)
     ctx.update(w_dtype=w_dtype, w_unpack="unpack_s8" if w_dtype == "int8" else "unpack_u8")
     local, groups = grid(out.w, out.h, slices(out.c))
