@@ -598,3 +598,19 @@ def test_top_k_random_ties(harness: Path, tmp_path: Path):
         run_harness(harness, "topk", tmp_path / "s.bin", k, tmp_path / "k.bin")
         got = np.fromfile(tmp_path / "k.bin", np.int32).tolist()
         assert got == reference_top_k(scores.tolist(), k), f"trial {trial}: n={n} k={k}"
+
+
+# ---- tests/objc.py itself ------------------------------------------------------------------------
+
+
+def test_syntax_check_reports_clangs_errors(tmp_path: Path):
+    """A broken file fails with clang's diagnostics in the message; warnings count as errors;
+    each language gets its own run (-std=c++17 only for Objective-C++)."""
+    good_m, good_mm = tmp_path / "good.m", tmp_path / "good.mm"
+    good_m.write_text("#import <Foundation/Foundation.h>\nNSString *f(void);\nNSString *f(void) { return @\"x\"; }\n")
+    good_mm.write_text("#import <Foundation/Foundation.h>\n#include <vector>\nint g();\nint g() { return (int)std::vector<id>().size(); }\n")
+    syntax_check([good_m, good_mm])
+    bad = tmp_path / "bad.m"
+    bad.write_text("#import <Foundation/Foundation.h>\nvoid h(void);\nvoid h(void) { int unused; }\n")
+    with pytest.raises(AssertionError, match=r"unused variable 'unused'.*-Werror"):
+        syntax_check([good_m, bad])
