@@ -232,9 +232,37 @@ kernel void pad_{i}(device uint* out_data [[buffer(0)]], const device uint* inp_
 """
 
 
-def handwritten_pad_module(threads=(4, 4, 4)) -> types.ModuleType:
+# The same PAD through threadgroup memory: each invocation computes its cell, and after a barrier
+# writes its neighbour's (invocation l ^ 1), then clears its slot after a second barrier. Right
+# only when every invocation of a group runs concurrently with a working barrier, and one group at
+# a time (the arrays are shared): run one after another, invocation l + 1 finds l's slot cleared.
+PAD_TG_KERNEL = """
+kernel void pad_{i}(device uint* out_data [[buffer(0)]], const device uint* inp_data [[buffer(1)]],
+                    uint3 gid [[thread_position_in_grid]], uint3 lid [[thread_position_in_threadgroup]]) {{
+  threadgroup uint value[{n}];
+  threadgroup int cell[{n}];
+  uint l = lid.x + {tx}u * (lid.y + {ty}u * lid.z);
+  value[l] = 0u;
+  cell[l] = -1;
+  if (gid.x < {out_w}u && gid.y < {out_h}u && gid.z < {slices}u) {{
+    int iy = int(gid.y) - {top};
+    int ix = int(gid.x) - {left};
+    bool inside = iy >= 0 && iy < {inp_h} && ix >= 0 && ix < {inp_w};
+    value[l] = inside ? inp_data[(int(gid.z) * {inp_h} + iy) * {inp_w} + ix] : {value}u;
+    cell[l] = int((gid.z * {out_h}u + gid.y) * {out_w}u + gid.x);
+  }}
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  uint o = l ^ 1u;
+  if (cell[o] >= 0) out_data[cell[o]] = value[o];
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  cell[l] = -1;  // read by nobody in a right execution; an invocation running late finds nothing
+}}
+"""
+
+
+def handwritten_pad_module(threads=(4, 4, 4), threadgroup: bool = False) -> types.ModuleType:
     """A stand-in for mobilegen.render.metal that renders the plan's Pad kernels by hand, with
-    `threads` per threadgroup."""
+    `threads` per threadgroup (`threadgroup`: the variant through threadgroup memory)."""
     from mobilegen.render.engine_plan import Dispatch, Shader
 
     @dataclass
@@ -253,8 +281,10 @@ def handwritten_pad_module(threads=(4, 4, 4)) -> types.ModuleType:
             i = len(shaders)
             slices = (out.c + 3) // 4
             value = (k.params["value"] & 0xFF) * 0x01010101
-            library.append(PAD_KERNEL.format(i=i, out_w=out.w, out_h=out.h, slices=slices, top=k.params["pad_top"],
-                                             left=k.params["pad_left"], inp_h=inp.h, inp_w=inp.w, value=value))
+            source = PAD_TG_KERNEL if threadgroup else PAD_KERNEL
+            library.append(source.format(i=i, out_w=out.w, out_h=out.h, slices=slices, top=k.params["pad_top"],
+                                         left=k.params["pad_left"], inp_h=inp.h, inp_w=inp.w, value=value,
+                                         n=threads[0] * threads[1] * threads[2], tx=threads[0], ty=threads[1]))
             shaders.append(Shader(f"pad_{i}", ""))
             grid = (out.w, out.h, slices)
             groups = tuple(-(-n // t) for n, t in zip(grid, threads))
@@ -263,14 +293,18 @@ def handwritten_pad_module(threads=(4, 4, 4)) -> types.ModuleType:
         # Its own few lines of shim, so these tests do not depend on metal_shim.h either.
         host = ["#include <cstdint>", '#include "host_kernels.h"', "typedef unsigned int uint;",
                 "typedef uint uint3 __attribute__((ext_vector_type(3)));", "#define kernel", "#define device",
+                "#define threadgroup static", "enum class mem_flags { mem_threadgroup = 2 };",
+                "inline void threadgroup_barrier(mem_flags) { mobilegen::metal_host::threadgroup_barrier_wait(); }",
                 '#include "kernels.metal"', "", "namespace {", "using mobilegen::metal_host::ThreadIds;"]
         for name in entries:
+            lid = ", uint3{t[0], t[1], t[2]}" if threadgroup else ""
             host.append(f"void entry_{name}(void* const* b, const ThreadIds& ids) {{\n"
                         f"  const uint* g = ids.thread_position_in_grid;\n"
-                        f"  {name}(static_cast<uint*>(b[0]), static_cast<const uint*>(b[1]), uint3{{g[0], g[1], g[2]}});\n}}")
+                        f"  const uint* t = ids.thread_position_in_threadgroup;\n  (void)t;\n"
+                        f"  {name}(static_cast<uint*>(b[0]), static_cast<const uint*>(b[1]), uint3{{g[0], g[1], g[2]}}{lid});\n}}")
         host += ["}  // namespace", "", "namespace mobilegen {", "namespace metal_host {",
                  "const HostKernel kHostKernels[] = {"]
-        host += [f'    {{"{name}", entry_{name}, false}},' for name in entries]
+        host += [f'    {{"{name}", entry_{name}, {"true" if threadgroup else "false"}}},' for name in entries]
         host += ["};", f"const int kNumHostKernels = {len(entries)};", "}  // namespace metal_host",
                  "}  // namespace mobilegen", ""]
         return MetalKernels("".join(library), shaders, dispatch, "\n".join(host))
@@ -283,9 +317,18 @@ def handwritten_pad_module(threads=(4, 4, 4)) -> types.ModuleType:
 PAD_CASE = dict(h=5, w=7, c=3)
 
 
-def _pad_engine(threads=(4, 4, 4), edit=None) -> MetalEngine:
+def _pad_engine(threads=(4, 4, 4), edit=None, threadgroup: bool = False) -> MetalEngine:
     model = _one_op_model("pad", PAD_CASE, "int8_io")
-    return build_metal_engine(model, metal_module=handwritten_pad_module(threads), edit=edit)
+    return build_metal_engine(model, metal_module=handwritten_pad_module(threads, threadgroup), edit=edit)
+
+
+def _full_build(engine: MetalEngine, files: dict, root: Path) -> MetalEngine:
+    """`files` built without the prebuilt core (for seeded bugs in the core's sources)."""
+    from tests.test_engine_cpu import _cmake
+
+    _write(root / "src", files)
+    _cmake(root / "src", root / "build", f"-DCMAKE_CXX_COMPILER={require_clang()}", target="mobilegen_run")
+    return MetalEngine(root, root / "build" / "mobilegen_run", engine.blob, engine.em, engine.plan, files)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,18 +377,30 @@ def test_host_executor_rejects_oversized_threadgroups(tmp_path):
 
     # The core library holds metal_backend.cpp: build this one without it.
     engine = _pad_engine((4, 4, 4))
-    from tests.test_engine_cpu import _cmake
-
     files = dict(engine.files)
     no_shrink(files)
-    _write(tmp_path / "src", files)
-    _cmake(tmp_path / "src", tmp_path / "build", f"-DCMAKE_CXX_COMPILER={require_clang()}", target="mobilegen_run")
-    seeded = MetalEngine(tmp_path, tmp_path / "build" / "mobilegen_run", engine.blob, engine.em, engine.plan, files)
+    seeded = _full_build(engine, files, tmp_path)
     g = engine.graph
     x = random_input(g.tensors[g.inputs[0]], 0)
     r = seeded.run(x, tmp_path / "run", max_threads=8)
     assert r.returncode != 0 and "GpuError" in r.stderr and "exceed maxTotalThreadsPerThreadgroup 8" in r.stderr, r.stderr
     assert seeded.run(x, tmp_path / "ok").returncode == 0  # at the default limit it fits
+
+
+def test_threadgroup_memory_and_barriers_on_the_host_executor(tmp_path):
+    """A kernel that exchanges values through threadgroup memory across a barrier is right on the
+    host executor; seeded bug: an executor that runs such a kernel like the others (invocations
+    one after another, the barrier a no-op) gets it wrong, and the comparison says so."""
+    engine = _pad_engine((4, 4, 4), threadgroup=True)
+    assert '{"pad_0", entry_pad_0, true}' in engine.files["metal_host/metal_kernels_host.cpp"]
+    compare_with_simulator(engine, "pad through threadgroup memory", tmp_path / "ok")
+    files = dict(engine.files)
+    choice = "    if (c.kernel->uses_threadgroup_memory) {\n"
+    assert files["metal_host/host_device.cpp"].count(choice) == 1
+    files["metal_host/host_device.cpp"] = files["metal_host/host_device.cpp"].replace(choice, "    if (false) {\n")
+    seeded = _full_build(engine, files, tmp_path / "seeded")
+    with pytest.raises(AssertionError, match="pad through threadgroup memory"):
+        compare_with_simulator(seeded, "seeded: pad through threadgroup memory", tmp_path / "bad", seeds=(0,))
 
 
 def test_pipeline_cache(tmp_path):
