@@ -55,7 +55,151 @@ void resample_vertical(const uint8_t* in, int32_t w_px, int32_t c, int32_t out_h
   }
 }
 
+// How to visit an image's stored pixels in display order: the display pixel (x, y) is the 4 bytes
+// at origin + x * step_x + y * step_y. Each EXIF orientation is such an affine walk.
+struct Walk {
+  const uint8_t* origin;
+  ptrdiff_t step_x, step_y;
+  int32_t width, height;  // as displayed
+};
+
+bool walk_of(const RgbaImage& image, Orientation orientation, Walk* walk, std::string* error) {
+  if (image.pixels == nullptr || image.width < 1 || image.height < 1 ||
+      image.stride < static_cast<size_t>(image.width) * 4) {
+    *error = "empty image or bad row stride";
+    return false;
+  }
+  if (!is_orientation(static_cast<int32_t>(orientation))) {
+    *error = "unknown image orientation " + std::to_string(static_cast<int32_t>(orientation)) +
+             " (EXIF orientations are 1 to 8)";
+    return false;
+  }
+  const ptrdiff_t row = static_cast<ptrdiff_t>(image.stride), px = 4;
+  const ptrdiff_t last_row = (image.height - 1) * row, last_col = (image.width - 1) * px;
+  // Display (x, y) reads stored row r and column c:
+  ptrdiff_t origin = 0;
+  switch (orientation) {
+    case Orientation::Up:  // r = y, c = x
+      *walk = {nullptr, px, row, image.width, image.height};
+      break;
+    case Orientation::UpMirrored:  // r = y, c = W-1-x
+      origin = last_col;
+      *walk = {nullptr, -px, row, image.width, image.height};
+      break;
+    case Orientation::Down:  // r = H-1-y, c = W-1-x
+      origin = last_row + last_col;
+      *walk = {nullptr, -px, -row, image.width, image.height};
+      break;
+    case Orientation::DownMirrored:  // r = H-1-y, c = x
+      origin = last_row;
+      *walk = {nullptr, px, -row, image.width, image.height};
+      break;
+    case Orientation::LeftMirrored:  // r = x, c = y
+      *walk = {nullptr, row, px, image.height, image.width};
+      break;
+    case Orientation::Right:  // r = H-1-x, c = y
+      origin = last_row;
+      *walk = {nullptr, -row, px, image.height, image.width};
+      break;
+    case Orientation::RightMirrored:  // r = H-1-x, c = W-1-y
+      origin = last_row + last_col;
+      *walk = {nullptr, -row, -px, image.height, image.width};
+      break;
+    case Orientation::Left:  // r = x, c = W-1-y
+      origin = last_col;
+      *walk = {nullptr, row, -px, image.height, image.width};
+      break;
+  }
+  walk->origin = image.pixels + origin;
+  return true;
+}
+
 }  // namespace
+
+bool is_orientation(int32_t value) { return value >= 1 && value <= 8; }
+
+bool orientation_from_uikit(int32_t ui_image_orientation, Orientation* out) {
+  // UIImageOrientation's order: Up, Down, Left, Right, UpMirrored, DownMirrored, LeftMirrored,
+  // RightMirrored.
+  static constexpr Orientation kByUIKit[] = {
+      Orientation::Up,         Orientation::Down,         Orientation::Left,         Orientation::Right,
+      Orientation::UpMirrored, Orientation::DownMirrored, Orientation::LeftMirrored, Orientation::RightMirrored,
+  };
+  if (ui_image_orientation < 0 || ui_image_orientation >= 8) return false;
+  *out = kByUIKit[ui_image_orientation];
+  return true;
+}
+
+void oriented_size(int32_t width, int32_t height, Orientation orientation, int32_t* out_width,
+                   int32_t* out_height) {
+  const bool swapped = static_cast<int32_t>(orientation) >= static_cast<int32_t>(Orientation::LeftMirrored);
+  *out_width = swapped ? height : width;
+  *out_height = swapped ? width : height;
+}
+
+bool orient_pixels(const RgbaImage& image, PixelOrder order, Orientation orientation,
+                   std::vector<uint8_t>* out, int32_t* out_width, int32_t* out_height,
+                   std::string* error) {
+  Walk walk;
+  if (!walk_of(image, orientation, &walk, error)) return false;
+  const int r = order == PixelOrder::Bgra ? 2 : 0, b = 2 - r;
+  out->resize(static_cast<size_t>(walk.width) * walk.height * 4);
+  uint8_t* dst = out->data();
+  for (int32_t y = 0; y < walk.height; ++y) {
+    const uint8_t* px = walk.origin + y * walk.step_y;
+    for (int32_t x = 0; x < walk.width; ++x, px += walk.step_x, dst += 4) {
+      dst[0] = px[r];
+      dst[1] = px[1];
+      dst[2] = px[b];
+      dst[3] = px[3];
+    }
+  }
+  *out_width = walk.width;
+  *out_height = walk.height;
+  return true;
+}
+
+bool output_scores(const TensorInfo& output, const void* data, size_t bytes,
+                   std::vector<float>* scores, std::string* error) {
+  if (data == nullptr || bytes != tensor_bytes(output)) {
+    *error = "the output buffer does not hold the output tensor";
+    return false;
+  }
+  const size_t n = bytes / dtype_size(output.dtype);
+  scores->resize(n);
+  float* dst = scores->data();
+  switch (output.dtype) {
+    case DType::Float32:
+      std::memcpy(dst, data, bytes);
+      break;
+    case DType::Int8:
+      for (size_t i = 0; i < n; ++i) {
+        dst[i] = output.scale * static_cast<float>(static_cast<const int8_t*>(data)[i] - output.zero_point);
+      }
+      break;
+    case DType::UInt8:
+      for (size_t i = 0; i < n; ++i) {
+        dst[i] = output.scale * static_cast<float>(static_cast<const uint8_t*>(data)[i] - output.zero_point);
+      }
+      break;
+  }
+  return true;
+}
+
+void top_k(const float* scores, size_t n, size_t k, std::vector<int32_t>* out) {
+  // A strict weak order: numbers before NaN, then higher scores, then lower indices.
+  const auto better = [scores](int32_t a, int32_t b) {
+    const bool nan_a = std::isnan(scores[a]), nan_b = std::isnan(scores[b]);
+    if (nan_a != nan_b) return nan_b;
+    if (!nan_a && scores[a] != scores[b]) return scores[a] > scores[b];
+    return a < b;
+  };
+  k = std::min(k, n);
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) (*out)[i] = static_cast<int32_t>(i);
+  std::partial_sort(out->begin(), out->begin() + static_cast<ptrdiff_t>(k), out->end(), better);
+  out->resize(k);
+}
 
 // Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter, box = whole image.
 void ImagePreprocessor::compute_taps(int32_t in_size, int32_t out_size, Taps* taps) {
@@ -90,18 +234,16 @@ void ImagePreprocessor::compute_taps(int32_t in_size, int32_t out_size, Taps* ta
   }
 }
 
-bool ImagePreprocessor::run(const RgbaImage& image, const TensorInfo& input, float mean, float std,
-                            void* out, size_t out_bytes, std::string* error) {
+bool ImagePreprocessor::run(const RgbaImage& image, PixelOrder order, Orientation orientation,
+                            const TensorInfo& input, float mean, float std, void* out,
+                            size_t out_bytes, std::string* error) {
   const int32_t c = input.c;
   if (input.rank != 4 || input.shape[0] != 1 || (c != 1 && c != 3) || input.h < 1 || input.w < 1) {
     *error = "the model input is not an image tensor [1][h][w][1 or 3]";
     return false;
   }
-  if (image.pixels == nullptr || image.width < 1 || image.height < 1 ||
-      image.stride < static_cast<size_t>(image.width) * 4) {
-    *error = "empty image or bad row stride";
-    return false;
-  }
+  Walk walk;
+  if (!walk_of(image, orientation, &walk, error)) return false;
   if (!std::isfinite(mean) || !std::isfinite(std) || std == 0.0f) {
     *error = "normalization needs a finite mean and a finite, non-zero std";
     return false;
@@ -115,17 +257,20 @@ bool ImagePreprocessor::run(const RgbaImage& image, const TensorInfo& input, flo
     return false;
   }
 
-  // 1. RGB or luma, packed.
-  const int32_t in_w = image.width, in_h = image.height;
+  // 0-1. The displayed image, RGB or luma, packed.
+  const int32_t in_w = walk.width, in_h = walk.height;
+  const int r = order == PixelOrder::Bgra ? 2 : 0, b = 2 - r;
   source_.resize(static_cast<size_t>(in_w) * in_h * c);
   for (int32_t y = 0; y < in_h; ++y) {
-    const uint8_t* px = image.pixels + static_cast<size_t>(y) * image.stride;
+    const uint8_t* px = walk.origin + y * walk.step_y;
     uint8_t* dst = source_.data() + static_cast<size_t>(y) * in_w * c;
-    for (int32_t x = 0; x < in_w; ++x, px += 4) {
+    for (int32_t x = 0; x < in_w; ++x, px += walk.step_x) {
       if (c == 3) {
-        std::memcpy(dst + x * 3, px, 3);
+        dst[x * 3] = px[r];
+        dst[x * 3 + 1] = px[1];
+        dst[x * 3 + 2] = px[b];
       } else {
-        dst[x] = static_cast<uint8_t>((px[0] * 19595 + px[1] * 38470 + px[2] * 7471 + 0x8000) >> 16);
+        dst[x] = static_cast<uint8_t>((px[r] * 19595 + px[1] * 38470 + px[b] * 7471 + 0x8000) >> 16);
       }
     }
   }
