@@ -655,3 +655,35 @@ def test_mobilenet_on_metal(family, alpha, resolution, classes, mode, precision,
     engine = _build(mobilenet_tflite(family, alpha, resolution, classes, mode), precision)
     compare_with_simulator(engine, f"MobileNet {family} a{alpha} {resolution} {classes} classes {mode} at {precision}",
                            tmp_path, seeds=(0,))
+
+
+def test_generate_ios_then_verify_is_bit_exact(tmp_path):
+    """The whole path a user takes: `generate --target ios`, then `verify` (the host proof of the
+    project's own engine tree, built by CMake with clang++-19): every tensor bit for bit with the
+    simulator, through the engine's Metal backend."""
+    from typer.testing import CliRunner
+
+    from mobilegen.cli.app import app
+    from mobilegen.dump import read_dump
+    from mobilegen.export import plan_for_precision
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model
+
+    require_clang()
+    runner = CliRunner()
+    r = runner.invoke(app, ["generate", str(DEMO_MODEL), "--target", "ios", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    plan, _ = plan_for_precision(read_model(DEMO_MODEL.read_bytes()), None)
+    g = plan.graph
+    x = random_input(g.tensors[g.inputs[0]], 5)
+    np.save(tmp_path / "x.npy", x)
+    r = runner.invoke(app, ["verify", str(tmp_path / "p"), "--input", str(tmp_path / "x.npy"), "--output",
+                            str(tmp_path / "y.npy"), "--dump-dir", str(tmp_path / "dump"), "--repeat", "1"])
+    assert r.exit_code == 0, r.output
+    want = Simulator(plan).run([x])
+    records, got = read_dump(tmp_path / "dump")
+    assert [rec["index"] for rec in records] == g.written_tensors()
+    where = {rec["index"]: f"demo via verify: tensor {rec['index']}" for rec in records}
+    problems = tensor_mismatches(got, want, where, ("verify", "simulator"), 0.0)
+    assert not problems, "\n".join(problems)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want[g.outputs[0]])
