@@ -500,6 +500,12 @@ def test_hostile_labels_app_name_and_model_name(tmp_path: Path):
     literal = re.search(r'static NSString \*const kModelName = @("(?:[^"\\]|\\.)*");', vc).group(1)
     assert _c_string_value(literal, tmp_path) == model.name.encode("utf-8")
     _objc_check(out)
+    # The engine's generated half (the model name in its comments and strings) still compiles.
+    clangxx = require_tool("clang++-19", "clang-19")
+    engine = out / "Sources" / MODULE / "cpp" / "engine"
+    r = subprocess.run([clangxx, "-fsyntax-only", "-std=c++17", "-Wall", "-Werror", f"-I{engine}", str(engine / "model_plan.cpp")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_escape_filters_round_trip(tmp_path: Path):
