@@ -343,8 +343,8 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
 
     # Property lists, written by plistlib: the privacy manifests cover the code they ship with.
     files["App/Info.plist"] = app_info_plist(opts.app_name)
-    sdk_code = {p: t for p, t in files.items() if p in compiled_sources(files, module) or
-                (p.startswith(src + "include/") and isinstance(t, str))}
+    compiled = set(compiled_sources(files, module))
+    sdk_code = {p: t for p, t in files.items() if p in compiled or (p.startswith(src + "include/") and p.endswith(".h"))}
     files[src + "Resources/PrivacyInfo.xcprivacy"] = privacy_manifest(sdk_code)
     files["App/PrivacyInfo.xcprivacy"] = privacy_manifest(
         {p: t for p, t in files.items() if p.startswith("App/") and p.endswith((".h", ".m"))})

@@ -177,24 +177,22 @@ def pbxproj(project: str, targets: list[XcodeTarget], files: list[str], project_
             "path": f"System/Library/Frameworks/{fw}.framework", "sourceTree": "SDKROOT",
         }, f"{fw}.framework")
 
-    def group(folder: str) -> Ref:
-        children_dirs = sorted({p[len(folder):].split("/")[0] for p in files
-                                if p.startswith(folder) and "/" in p[len(folder):]})
-        children = [group(folder + d + "/") for d in children_dirs]
-        children += [file_refs[p] for p in sorted(files) if posixpath.dirname(p) + "/" == folder or
-                     (folder == "" and "/" not in p)]
-        name = folder.rstrip("/").split("/")[-1]
-        return objs.add("PBXGroup", ("folder", folder), {"children": children, "path": name, "sourceTree": "<group>"}, name)
+    def children(folder: str) -> list[Ref]:
+        """A folder's subfolder groups (sorted), then its files (sorted); folder "" is the top."""
+        inside = [p[len(folder):] for p in sorted(files) if p.startswith(folder)]
+        subfolders = sorted({rest.split("/")[0] for rest in inside if "/" in rest})
+        return [group(folder + d + "/") for d in subfolders] + [file_refs[folder + rest] for rest in inside if "/" not in rest]
 
-    top = group("")
+    def group(folder: str) -> Ref:
+        name = folder.rstrip("/").split("/")[-1]
+        return objs.add("PBXGroup", ("folder", folder), {"children": children(folder), "path": name, "sourceTree": "<group>"}, name)
+
     products = objs.add("PBXGroup", ("products",), {"children": [product_refs[t.name] for t in targets], "name": "Products",
                                                     "sourceTree": "<group>"}, "Products")
     frameworks = objs.add("PBXGroup", ("frameworks",), {"children": list(framework_refs.values()), "name": "Frameworks",
                                                         "sourceTree": "<group>"}, "Frameworks")
-    # The main group is the project folder itself: its children are the top folder's, then Products and Frameworks.
-    top_fields = objs.objects.pop(top.id)[1]
-    main = objs.add("PBXGroup", ("main",), {"children": top_fields["children"] + [frameworks, products], "sourceTree": "<group>"}, "")
-    main = Ref(main.id, project)  # Xcode writes the main group without a comment of its own; ours names it
+    # The main group is the project folder itself: its folders and files, then Frameworks and Products.
+    main = objs.add("PBXGroup", ("main",), {"children": children("") + [frameworks, products], "sourceTree": "<group>"}, project)
 
     project_key = object_id("PBXProject", project)
     project_ref = Ref(project_key, "Project object")
