@@ -451,7 +451,7 @@ def _adapter_tree(root: Path, text: str | None = None) -> Path:
 def test_metal_adapter_syntax_checks(tmp_path):
     from tests.objc import syntax_check
 
-    syntax_check([_adapter_tree(tmp_path)])
+    syntax_check([_adapter_tree(tmp_path)], flags=("-Wextra", "-Wconversion", "-Wshadow", "-Wnullable-to-nonnull-conversion"))
 
 
 def test_metal_adapter_check_catches_a_wrong_call(tmp_path):
