@@ -24,6 +24,7 @@ ENGINE_FLOAT_RTOL = 2e-5
 INSTALL_HINT = {
     "tensorflow": "make setup (or pip install -e '.[train]')",
     "ai_edge_litert": "make setup (or pip install -e '.[verify]')",
+    "yaml": "make setup (or pip install -e '.[test]')",
 }
 
 
