@@ -36,6 +36,13 @@
 #include <arm_neon.h>  // armv7's float GEMM (gemm_block_f32)
 #endif
 
+// Floats as written, no fused multiply-add: CMake passes -ffp-contract=off, but Xcode and SwiftPM
+// build with clang's default (contraction within an expression, which fuses `s += a * b` on
+// arm64), and SwiftPM has no safe way to pass the flag. The pragma holds for this whole file.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 // On x86-64 Linux hosts the hot loops are compiled twice, baseline (SSE2) and AVX2, and picked
 // at load time (GCC/Clang function multiversioning): AVX2 has the per-lane shifts the
 // requantization needs to vectorize. Elsewhere (Android arm64: NEON) one version is built.
