@@ -80,7 +80,7 @@ def _sweep():
     params = []
     for name, kwargs in cases:
         for mode in GPU_MODES:
-            precisions = [None] + (["fp32"] if mode == "int8" else []) + (["fp16"] if mode in ("float32", "int8") else [])
+            precisions = [None, *(["fp32"] if mode == "int8" else []), *(["fp16"] if mode in ("float32", "int8") else [])]
             for precision in precisions:
                 ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}" + (f"-{precision}" if precision else "")
                 params.append(pytest.param(name, kwargs, mode, precision, id=ident))

@@ -244,7 +244,8 @@ def test_wrapping(exe, tmp_path):
 
 def test_exp(exe, tmp_path):
     a = exp_quarter_inputs()
-    assert_same("exp_on_interval_between_negative_one_quarter_and_0_excl", run_helper(exe, tmp_path, "exp_quarter", a)[:, 0],
+    name = "exp_on_interval_between_negative_one_quarter_and_0_excl"
+    assert_same(name, run_helper(exe, tmp_path, "exp_quarter", a)[:, 0],
                 fp._exp_on_interval_between_negative_one_quarter_and_0_excl(a), (a,))
     a = exp_inputs()
     assert_same("exp_on_negative_values", run_helper(exe, tmp_path, "exp_on_negative_values", a)[:, 0],

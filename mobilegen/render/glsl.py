@@ -36,9 +36,7 @@ from mobilegen.render import template_environment
 from mobilegen.export import EngineModel, KernelRecord
 from mobilegen.render.engine_plan import TEMPLATES, Dispatch, Shader
 from mobilegen.render.glsl_rules import check_rendered
-from mobilegen.render.kernel_rules import (  # noqa: F401  (re-exported: the GLSL names of the shared rules)
-    GLSL, MAX_INVOCATIONS, SOFTMAX_THREADS, GpuTensor, choose_kernel, softmax_strides,
-)
+from mobilegen.render.kernel_rules import GLSL, choose_kernel
 
 GLSL_TEMPLATES = TEMPLATES / "kernels" / "glsl"
 
