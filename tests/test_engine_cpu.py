@@ -81,10 +81,11 @@ def _locked(directory: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _cmake(source: Path, build: Path, *extra: str, target: str | None = None) -> None:
+def _cmake(source: Path, build: Path, *extra: str, target: str | tuple[str, ...] | None = None) -> None:
+    targets = (target,) if isinstance(target, str) else tuple(target or ())
     steps = [
         ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *extra],
-        ["cmake", "--build", str(build), "-j2"] + (["--target", target] if target else []),
+        ["cmake", "--build", str(build), "-j2"] + (["--target", *targets] if targets else []),
     ]
     for cmd in steps:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
@@ -130,9 +131,19 @@ def core_library(arch: str = "host") -> Path:
             _copy_static_sources(d / "src")
             # The core target does not compile the model plan; CMake only needs the file to exist.
             (d / "src" / "engine" / "model_plan.cpp").write_text("// placeholder: not compiled for mobilegen_core\n")
-            _cmake(d / "src", d / "build", *_arch_cmake_args(arch, d / "build"), target="mobilegen_core")
+            _cmake(d / "src", d / "build", *_arch_cmake_args(arch, d / "build"), target=("mobilegen_core", "mobilegen_runner"))
     _core_libs[arch] = lib
     return lib
+
+
+def prebuilt_args(core: Path, files: dict[str, str], runner: str = "host/mobilegen_run.cpp") -> list[str]:
+    """CMake arguments linking the cached core, and the cached runner (built next to the core)
+    when `files` carry the runner unchanged (a seeded edit of it is compiled)."""
+    args = [f"-DMOBILEGEN_PREBUILT_CORE={core}"]
+    prebuilt = core.parent / "libmobilegen_runner.a"
+    if prebuilt.exists() and files.get(runner) == (CPP_TEMPLATES / runner).read_text():
+        args.append(f"-DMOBILEGEN_PREBUILT_RUNNER={prebuilt}")
+    return args
 
 
 class BuiltEngine:
@@ -184,7 +195,7 @@ def build_engine(model: bytes, name: str = "model.tflite", precision: str | None
                 p = d / "src" / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(text)
-            _cmake(d / "src", d / "build", f"-DMOBILEGEN_PREBUILT_CORE={core}", *_arch_cmake_args(arch, d / "build"),
+            _cmake(d / "src", d / "build", *prebuilt_args(core, files), *_arch_cmake_args(arch, d / "build"),
                    target="mobilegen_run")
         (d / "model.mgw").write_bytes(em.blob)
     return BuiltEngine(d, em, plan, arch)

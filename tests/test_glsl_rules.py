@@ -245,7 +245,7 @@ def test_softmax_widths_pass(channels, precision):
     tensors = list(em.tensors)
     for tid in (k.inputs[0], k.output):
         tensors[tid] = dataclasses.replace(tensors[tid], c=channels, shape=(1, channels))
-    name, source, groups = _Renderer(dataclasses.replace(em, tensors=tensors)).render(k)
+    name, source, groups, _local = _Renderer(dataclasses.replace(em, tensors=tensors)).render(k)
     assert f"const int INP_C = {channels};" in source
     assert source.count("barrier();") == 2 * 6 + 3  # two unrolled trees over 64 invocations, three more
     assert check_program(name, render_library(), source) == []

@@ -75,7 +75,7 @@ def metal_core_library() -> Path:
             # The core target compiles neither; CMake only needs the files to exist.
             for rel in ("engine/model_plan.cpp", "metal_host/metal_kernels_host.cpp"):
                 (d / "src" / rel).write_text("// placeholder: not compiled for mobilegen_core\n")
-            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", target="mobilegen_core")
+            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", target=("mobilegen_core", "mobilegen_runner"))
     return lib
 
 
@@ -124,7 +124,7 @@ def build_metal_engine(model: bytes, name: str = "model.tflite", precision: str 
     from mobilegen.export import export_plan, plan_for_precision
     from mobilegen.targets.engine_tree import engine_files
     from mobilegen.tflite.reader import read_model
-    from tests.test_engine_cpu import CACHE, _cmake, _locked
+    from tests.test_engine_cpu import CACHE, _cmake, _locked, prebuilt_args
 
     clang = require_clang()
     plan, precision = plan_for_precision(read_model(model), precision)
@@ -150,7 +150,7 @@ def build_metal_engine(model: bytes, name: str = "model.tflite", precision: str 
         if not exe.exists():
             shutil.rmtree(d, ignore_errors=True)
             _write(d / "src", files)
-            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", f"-DMOBILEGEN_PREBUILT_CORE={core}",
+            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", *prebuilt_args(core, files),
                    target="mobilegen_run")
         (d / "model.mgw").write_bytes(em.blob)
     return MetalEngine(d, d / "build" / "mobilegen_run", d / "model.mgw", em, plan, files)

@@ -11,8 +11,8 @@
 // (The host proof compiles this file as C++ after metal_shim.h, with -ffp-contract=off.)
 using namespace metal;
 
-constant int I32_MIN = -2147483647 - 1;
-constant int I32_MAX = 2147483647;
+constexpr constant int I32_MIN = -2147483647 - 1;
+constexpr constant int I32_MAX = 2147483647;
 
 // -- wrapping int32 arithmetic ----------------------------------------------------------------
 // a + b modulo 2^32 (the int32 sums the reference kernels let wrap).
@@ -97,8 +97,8 @@ inline int sat_mul_by_pot(int x, int e) {
 }
 
 // exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor series around -1/8.
-constant int EXP_MINUS_ONE_EIGHTH_Q31 = 1895147668;
-constant int ONE_THIRD_Q31 = 715827883;
+constexpr constant int EXP_MINUS_ONE_EIGHTH_Q31 = 1895147668;
+constexpr constant int ONE_THIRD_Q31 = 715827883;
 inline int exp_on_interval_between_negative_one_quarter_and_0_excl(int a) {
   int x = a + (1 << 28);  // a + 1/8
   int x2 = srdhm(x, x);
@@ -112,8 +112,8 @@ inline int exp_on_interval_between_negative_one_quarter_and_0_excl(int a) {
 }
 
 // exp(a) for a <= 0 in Q5.26 (5 integer bits), result Q0.31; exp(0) is I32_MAX (gemmlowp's One()).
-constant int EXP_INTEGER_BITS = 5;
-constant int EXP_FRACTIONAL_BITS = 31 - EXP_INTEGER_BITS;
+constexpr constant int EXP_INTEGER_BITS = 5;
+constexpr constant int EXP_FRACTIONAL_BITS = 31 - EXP_INTEGER_BITS;
 inline int exp_on_negative_values(int a) {
   const int one_quarter = 1 << (EXP_FRACTIONAL_BITS - 2);
   const int mask = one_quarter - 1;
@@ -150,7 +150,7 @@ inline int one_over_one_plus_x_for_x_in_0_1(int a) {
 }
 
 // TFLite GetReciprocal for a positive Q12.19 value: 1/x = scale * 2^-num_bits_over_unit.
-constant int ACCUMULATION_INTEGER_BITS = 12;
+constexpr constant int ACCUMULATION_INTEGER_BITS = 12;
 inline int get_reciprocal(int x, thread int& num_bits_over_unit) {
   int headroom_plus_one = int(clz(uint(x)));  // 32 for 0
   num_bits_over_unit = ACCUMULATION_INTEGER_BITS - headroom_plus_one;
@@ -159,7 +159,7 @@ inline int get_reciprocal(int x, thread int& num_bits_over_unit) {
 }
 
 // -- exact float rounding without float division or doubles -----------------------------------
-constant int SATURATED = 1 << 24;  // any magnitude the 8-bit output clamp saturates
+constexpr constant int SATURATED = 1 << 24;  // any magnitude the 8-bit output clamp saturates
 
 // QUANTIZE's roundf(float32(v / scale)) with scale = scale_mantissa * 2^scale_exponent
 // (scale_mantissa a 24-bit integer): Metal's division is not correctly rounded, so the quotient
@@ -254,31 +254,31 @@ inline int scale_and_round(int acc, uint scale_lo, uint scale_hi) {
 // mobilegen: Quantize (int8), output [128][128][3] int8, threadgroup 8x8x1
 namespace quantize_impl {
 // out: int8 [128][128][3] stored as PHWC4 [1][128][128][4]
-constant int OUT_H = 128;
-constant int OUT_W = 128;
-constant int OUT_C = 3;
-constant int OUT_S = 1;  // slices of 4 channels
+constexpr constant int OUT_H = 128;
+constexpr constant int OUT_W = 128;
+constexpr constant int OUT_C = 3;
+constexpr constant int OUT_S = 1;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   if (s == OUT_S - 1) v *= int4(1, 1, 1, 0);  // zero the padding lanes
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: float32 [128][128][3] stored as PHWC4 [1][128][128][4]
-constant int INP_H = 128;
-constant int INP_W = 128;
-constant int INP_C = 3;
-constant int INP_S = 1;  // slices of 4 channels
+constexpr constant int INP_H = 128;
+constexpr constant int INP_W = 128;
+constexpr constant int INP_C = 3;
+constexpr constant int INP_S = 1;  // slices of 4 channels
 inline float4 inp_load(const device float4* data, int s, int y, int x) {
   return data[(s * INP_H + y) * INP_W + x];
 }
 
 // QUANTIZE float32 -> 8-bit: clamp(roundf(x / scale) + ZERO_POINT), the division in IEEE float32,
 // computed exactly in integers (quantize_value): scale = SCALE_MANTISSA * 2^SCALE_EXPONENT (0.00782186259f).
-constant uint SCALE_MANTISSA = 8398661u;  // 24 significant bits
-constant int SCALE_EXPONENT = -30;
-constant int ZERO_POINT = -1;
-constant int QMIN = -128;
-constant int QMAX = 127;
+constexpr constant uint SCALE_MANTISSA = 8398661u;  // 24 significant bits
+constexpr constant int SCALE_EXPONENT = -30;
+constexpr constant int ZERO_POINT = -1;
+constexpr constant int QMIN = -128;
+constexpr constant int QMAX = 127;
 }  // namespace quantize_impl
 
 kernel void quantize(
@@ -300,37 +300,37 @@ kernel void quantize(
 // mobilegen: Conv2D (int8), output [64][64][8] int8, threadgroup 8x8x1
 namespace conv2d_3x3_s2_impl {
 // out: int8 [64][64][8] stored as PHWC4 [2][64][64][4]
-constant int OUT_H = 64;
-constant int OUT_W = 64;
-constant int OUT_C = 8;
-constant int OUT_S = 2;  // slices of 4 channels
+constexpr constant int OUT_H = 64;
+constexpr constant int OUT_W = 64;
+constexpr constant int OUT_C = 8;
+constexpr constant int OUT_S = 2;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [128][128][3] stored as PHWC4 [1][128][128][4]
-constant int INP_H = 128;
-constant int INP_W = 128;
-constant int INP_C = 3;
-constant int INP_S = 1;  // slices of 4 channels
+constexpr constant int INP_H = 128;
+constexpr constant int INP_W = 128;
+constexpr constant int INP_C = 3;
+constexpr constant int INP_S = 1;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 2;
-constant int STRIDE_W = 2;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 1;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 2;
+constexpr constant int STRIDE_W = 2;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 1;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_3x3_s2_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -373,37 +373,37 @@ kernel void conv2d_3x3_s2(
 // mobilegen: DepthwiseConv2D (int8), output [64][64][8] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s1_impl {
 // out: int8 [64][64][8] stored as PHWC4 [2][64][64][4]
-constant int OUT_H = 64;
-constant int OUT_W = 64;
-constant int OUT_C = 8;
-constant int OUT_S = 2;  // slices of 4 channels
+constexpr constant int OUT_H = 64;
+constexpr constant int OUT_W = 64;
+constexpr constant int OUT_C = 8;
+constexpr constant int OUT_S = 2;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [64][64][8] stored as PHWC4 [2][64][64][4]
-constant int INP_H = 64;
-constant int INP_W = 64;
-constant int INP_C = 8;
-constant int INP_S = 2;  // slices of 4 channels
+constexpr constant int INP_H = 64;
+constexpr constant int INP_W = 64;
+constexpr constant int INP_C = 8;
+constexpr constant int INP_S = 2;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 1;
-constant int PAD_LEFT = 1;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 1;
+constexpr constant int PAD_LEFT = 1;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s1_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -439,37 +439,37 @@ kernel void depthwise_3x3_s1(
 // mobilegen: Conv2D (int8), output [64][64][16] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_impl {
 // out: int8 [64][64][16] stored as PHWC4 [4][64][64][4]
-constant int OUT_H = 64;
-constant int OUT_W = 64;
-constant int OUT_C = 16;
-constant int OUT_S = 4;  // slices of 4 channels
+constexpr constant int OUT_H = 64;
+constexpr constant int OUT_W = 64;
+constexpr constant int OUT_C = 16;
+constexpr constant int OUT_S = 4;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [64][64][8] stored as PHWC4 [2][64][64][4]
-constant int INP_H = 64;
-constant int INP_W = 64;
-constant int INP_C = 8;
-constant int INP_S = 2;  // slices of 4 channels
+constexpr constant int INP_H = 64;
+constexpr constant int INP_W = 64;
+constexpr constant int INP_C = 8;
+constexpr constant int INP_S = 2;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -511,37 +511,37 @@ kernel void conv2d_1x1_s1(
 // mobilegen: DepthwiseConv2D (int8), output [32][32][16] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s2_impl {
 // out: int8 [32][32][16] stored as PHWC4 [4][32][32][4]
-constant int OUT_H = 32;
-constant int OUT_W = 32;
-constant int OUT_C = 16;
-constant int OUT_S = 4;  // slices of 4 channels
+constexpr constant int OUT_H = 32;
+constexpr constant int OUT_W = 32;
+constexpr constant int OUT_C = 16;
+constexpr constant int OUT_S = 4;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [64][64][16] stored as PHWC4 [4][64][64][4]
-constant int INP_H = 64;
-constant int INP_W = 64;
-constant int INP_C = 16;
-constant int INP_S = 4;  // slices of 4 channels
+constexpr constant int INP_H = 64;
+constexpr constant int INP_W = 64;
+constexpr constant int INP_C = 16;
+constexpr constant int INP_S = 4;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 2;
-constant int STRIDE_W = 2;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 2;
+constexpr constant int STRIDE_W = 2;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s2_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -577,37 +577,37 @@ kernel void depthwise_3x3_s2(
 // mobilegen: Conv2D (int8), output [32][32][32] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_2_impl {
 // out: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int OUT_H = 32;
-constant int OUT_W = 32;
-constant int OUT_C = 32;
-constant int OUT_S = 8;  // slices of 4 channels
+constexpr constant int OUT_H = 32;
+constexpr constant int OUT_W = 32;
+constexpr constant int OUT_C = 32;
+constexpr constant int OUT_S = 8;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [32][32][16] stored as PHWC4 [4][32][32][4]
-constant int INP_H = 32;
-constant int INP_W = 32;
-constant int INP_C = 16;
-constant int INP_S = 4;  // slices of 4 channels
+constexpr constant int INP_H = 32;
+constexpr constant int INP_W = 32;
+constexpr constant int INP_C = 16;
+constexpr constant int INP_S = 4;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_2_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -649,37 +649,37 @@ kernel void conv2d_1x1_s1_2(
 // mobilegen: DepthwiseConv2D (int8), output [32][32][32] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s1_2_impl {
 // out: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int OUT_H = 32;
-constant int OUT_W = 32;
-constant int OUT_C = 32;
-constant int OUT_S = 8;  // slices of 4 channels
+constexpr constant int OUT_H = 32;
+constexpr constant int OUT_W = 32;
+constexpr constant int OUT_C = 32;
+constexpr constant int OUT_S = 8;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int INP_H = 32;
-constant int INP_W = 32;
-constant int INP_C = 32;
-constant int INP_S = 8;  // slices of 4 channels
+constexpr constant int INP_H = 32;
+constexpr constant int INP_W = 32;
+constexpr constant int INP_C = 32;
+constexpr constant int INP_S = 8;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 1;
-constant int PAD_LEFT = 1;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 1;
+constexpr constant int PAD_LEFT = 1;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s1_2_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -715,37 +715,37 @@ kernel void depthwise_3x3_s1_2(
 // mobilegen: Conv2D (int8), output [32][32][32] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_3_impl {
 // out: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int OUT_H = 32;
-constant int OUT_W = 32;
-constant int OUT_C = 32;
-constant int OUT_S = 8;  // slices of 4 channels
+constexpr constant int OUT_H = 32;
+constexpr constant int OUT_W = 32;
+constexpr constant int OUT_C = 32;
+constexpr constant int OUT_S = 8;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int INP_H = 32;
-constant int INP_W = 32;
-constant int INP_C = 32;
-constant int INP_S = 8;  // slices of 4 channels
+constexpr constant int INP_H = 32;
+constexpr constant int INP_W = 32;
+constexpr constant int INP_C = 32;
+constexpr constant int INP_S = 8;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_3_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -787,37 +787,37 @@ kernel void conv2d_1x1_s1_3(
 // mobilegen: DepthwiseConv2D (int8), output [16][16][32] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s2_2_impl {
 // out: int8 [16][16][32] stored as PHWC4 [8][16][16][4]
-constant int OUT_H = 16;
-constant int OUT_W = 16;
-constant int OUT_C = 32;
-constant int OUT_S = 8;  // slices of 4 channels
+constexpr constant int OUT_H = 16;
+constexpr constant int OUT_W = 16;
+constexpr constant int OUT_C = 32;
+constexpr constant int OUT_S = 8;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [32][32][32] stored as PHWC4 [8][32][32][4]
-constant int INP_H = 32;
-constant int INP_W = 32;
-constant int INP_C = 32;
-constant int INP_S = 8;  // slices of 4 channels
+constexpr constant int INP_H = 32;
+constexpr constant int INP_W = 32;
+constexpr constant int INP_C = 32;
+constexpr constant int INP_S = 8;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 2;
-constant int STRIDE_W = 2;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 2;
+constexpr constant int STRIDE_W = 2;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s2_2_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -853,37 +853,37 @@ kernel void depthwise_3x3_s2_2(
 // mobilegen: Conv2D (int8), output [16][16][64] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_4_impl {
 // out: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int OUT_H = 16;
-constant int OUT_W = 16;
-constant int OUT_C = 64;
-constant int OUT_S = 16;  // slices of 4 channels
+constexpr constant int OUT_H = 16;
+constexpr constant int OUT_W = 16;
+constexpr constant int OUT_C = 64;
+constexpr constant int OUT_S = 16;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [16][16][32] stored as PHWC4 [8][16][16][4]
-constant int INP_H = 16;
-constant int INP_W = 16;
-constant int INP_C = 32;
-constant int INP_S = 8;  // slices of 4 channels
+constexpr constant int INP_H = 16;
+constexpr constant int INP_W = 16;
+constexpr constant int INP_C = 32;
+constexpr constant int INP_S = 8;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_4_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -925,37 +925,37 @@ kernel void conv2d_1x1_s1_4(
 // mobilegen: DepthwiseConv2D (int8), output [16][16][64] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s1_3_impl {
 // out: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int OUT_H = 16;
-constant int OUT_W = 16;
-constant int OUT_C = 64;
-constant int OUT_S = 16;  // slices of 4 channels
+constexpr constant int OUT_H = 16;
+constexpr constant int OUT_W = 16;
+constexpr constant int OUT_C = 64;
+constexpr constant int OUT_S = 16;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int INP_H = 16;
-constant int INP_W = 16;
-constant int INP_C = 64;
-constant int INP_S = 16;  // slices of 4 channels
+constexpr constant int INP_H = 16;
+constexpr constant int INP_W = 16;
+constexpr constant int INP_C = 64;
+constexpr constant int INP_S = 16;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 1;
-constant int PAD_LEFT = 1;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 1;
+constexpr constant int PAD_LEFT = 1;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s1_3_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -991,37 +991,37 @@ kernel void depthwise_3x3_s1_3(
 // mobilegen: Conv2D (int8), output [16][16][64] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_5_impl {
 // out: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int OUT_H = 16;
-constant int OUT_W = 16;
-constant int OUT_C = 64;
-constant int OUT_S = 16;  // slices of 4 channels
+constexpr constant int OUT_H = 16;
+constexpr constant int OUT_W = 16;
+constexpr constant int OUT_C = 64;
+constexpr constant int OUT_S = 16;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int INP_H = 16;
-constant int INP_W = 16;
-constant int INP_C = 64;
-constant int INP_S = 16;  // slices of 4 channels
+constexpr constant int INP_H = 16;
+constexpr constant int INP_W = 16;
+constexpr constant int INP_C = 64;
+constexpr constant int INP_S = 16;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_5_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1063,37 +1063,37 @@ kernel void conv2d_1x1_s1_5(
 // mobilegen: DepthwiseConv2D (int8), output [8][8][64] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s2_3_impl {
 // out: int8 [8][8][64] stored as PHWC4 [16][8][8][4]
-constant int OUT_H = 8;
-constant int OUT_W = 8;
-constant int OUT_C = 64;
-constant int OUT_S = 16;  // slices of 4 channels
+constexpr constant int OUT_H = 8;
+constexpr constant int OUT_W = 8;
+constexpr constant int OUT_C = 64;
+constexpr constant int OUT_S = 16;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [16][16][64] stored as PHWC4 [16][16][16][4]
-constant int INP_H = 16;
-constant int INP_W = 16;
-constant int INP_C = 64;
-constant int INP_S = 16;  // slices of 4 channels
+constexpr constant int INP_H = 16;
+constexpr constant int INP_W = 16;
+constexpr constant int INP_C = 64;
+constexpr constant int INP_S = 16;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 2;
-constant int STRIDE_W = 2;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 2;
+constexpr constant int STRIDE_W = 2;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s2_3_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -1129,37 +1129,37 @@ kernel void depthwise_3x3_s2_3(
 // mobilegen: Conv2D (int8), output [8][8][128] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_6_impl {
 // out: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int OUT_H = 8;
-constant int OUT_W = 8;
-constant int OUT_C = 128;
-constant int OUT_S = 32;  // slices of 4 channels
+constexpr constant int OUT_H = 8;
+constexpr constant int OUT_W = 8;
+constexpr constant int OUT_C = 128;
+constexpr constant int OUT_S = 32;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [8][8][64] stored as PHWC4 [16][8][8][4]
-constant int INP_H = 8;
-constant int INP_W = 8;
-constant int INP_C = 64;
-constant int INP_S = 16;  // slices of 4 channels
+constexpr constant int INP_H = 8;
+constexpr constant int INP_W = 8;
+constexpr constant int INP_C = 64;
+constexpr constant int INP_S = 16;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_6_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1201,37 +1201,37 @@ kernel void conv2d_1x1_s1_6(
 // mobilegen: DepthwiseConv2D (int8), output [8][8][128] int8, threadgroup 8x8x1
 namespace depthwise_3x3_s1_4_impl {
 // out: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int OUT_H = 8;
-constant int OUT_W = 8;
-constant int OUT_C = 128;
-constant int OUT_S = 32;  // slices of 4 channels
+constexpr constant int OUT_H = 8;
+constexpr constant int OUT_W = 8;
+constexpr constant int OUT_C = 128;
+constexpr constant int OUT_S = 32;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int INP_H = 8;
-constant int INP_W = 8;
-constant int INP_C = 128;
-constant int INP_S = 32;  // slices of 4 channels
+constexpr constant int INP_H = 8;
+constexpr constant int INP_W = 8;
+constexpr constant int INP_C = 128;
+constexpr constant int INP_S = 32;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 1;
-constant int PAD_LEFT = 1;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 1;
+constexpr constant int PAD_LEFT = 1;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s1_4_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -1267,37 +1267,37 @@ kernel void depthwise_3x3_s1_4(
 // mobilegen: Conv2D (int8), output [8][8][128] int8, threadgroup 8x8x1
 namespace conv2d_1x1_s1_7_impl {
 // out: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int OUT_H = 8;
-constant int OUT_W = 8;
-constant int OUT_C = 128;
-constant int OUT_S = 32;  // slices of 4 channels
+constexpr constant int OUT_H = 8;
+constexpr constant int OUT_W = 8;
+constexpr constant int OUT_C = 128;
+constexpr constant int OUT_S = 32;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int INP_H = 8;
-constant int INP_W = 8;
-constant int INP_C = 128;
-constant int INP_S = 32;  // slices of 4 channels
+constexpr constant int INP_H = 8;
+constexpr constant int INP_W = 8;
+constexpr constant int INP_C = 128;
+constexpr constant int INP_S = 32;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_7_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1339,37 +1339,37 @@ kernel void conv2d_1x1_s1_7(
 // mobilegen: DepthwiseConv2D (int8), output [4][4][128] int8, threadgroup 4x4x4
 namespace depthwise_3x3_s2_4_impl {
 // out: int8 [4][4][128] stored as PHWC4 [32][4][4][4]
-constant int OUT_H = 4;
-constant int OUT_W = 4;
-constant int OUT_C = 128;
-constant int OUT_S = 32;  // slices of 4 channels
+constexpr constant int OUT_H = 4;
+constexpr constant int OUT_W = 4;
+constexpr constant int OUT_C = 128;
+constexpr constant int OUT_S = 32;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [8][8][128] stored as PHWC4 [32][8][8][4]
-constant int INP_H = 8;
-constant int INP_W = 8;
-constant int INP_C = 128;
-constant int INP_S = 32;  // slices of 4 channels
+constexpr constant int INP_H = 8;
+constexpr constant int INP_W = 8;
+constexpr constant int INP_C = 128;
+constexpr constant int INP_S = 32;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 2;
-constant int STRIDE_W = 2;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 2;
+constexpr constant int STRIDE_W = 2;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s2_4_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -1405,37 +1405,37 @@ kernel void depthwise_3x3_s2_4(
 // mobilegen: Conv2D (int8), output [4][4][256] int8, threadgroup 4x4x4
 namespace conv2d_1x1_s1_8_impl {
 // out: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int OUT_H = 4;
-constant int OUT_W = 4;
-constant int OUT_C = 256;
-constant int OUT_S = 64;  // slices of 4 channels
+constexpr constant int OUT_H = 4;
+constexpr constant int OUT_W = 4;
+constexpr constant int OUT_C = 256;
+constexpr constant int OUT_S = 64;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [4][4][128] stored as PHWC4 [32][4][4][4]
-constant int INP_H = 4;
-constant int INP_W = 4;
-constant int INP_C = 128;
-constant int INP_S = 32;  // slices of 4 channels
+constexpr constant int INP_H = 4;
+constexpr constant int INP_W = 4;
+constexpr constant int INP_C = 128;
+constexpr constant int INP_S = 32;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_8_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1477,37 +1477,37 @@ kernel void conv2d_1x1_s1_8(
 // mobilegen: DepthwiseConv2D (int8), output [4][4][256] int8, threadgroup 4x4x4
 namespace depthwise_3x3_s1_5_impl {
 // out: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int OUT_H = 4;
-constant int OUT_W = 4;
-constant int OUT_C = 256;
-constant int OUT_S = 64;  // slices of 4 channels
+constexpr constant int OUT_H = 4;
+constexpr constant int OUT_W = 4;
+constexpr constant int OUT_C = 256;
+constexpr constant int OUT_S = 64;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int INP_H = 4;
-constant int INP_W = 4;
-constant int INP_C = 256;
-constant int INP_S = 64;  // slices of 4 channels
+constexpr constant int INP_H = 4;
+constexpr constant int INP_W = 4;
+constexpr constant int INP_C = 256;
+constexpr constant int INP_S = 64;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
-constant int K_H = 3;
-constant int K_W = 3;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 1;
-constant int PAD_LEFT = 1;
-constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
-constant int INPUT_OFFSET = 128;
-constant int WEIGHTS_OFFSET = 0;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 3;
+constexpr constant int K_W = 3;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 1;
+constexpr constant int PAD_LEFT = 1;
+constexpr constant int DEPTH_MULTIPLIER = 1;  // output channel oc reads input channel oc / DEPTH_MULTIPLIER
+constexpr constant int INPUT_OFFSET = 128;
+constexpr constant int WEIGHTS_OFFSET = 0;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace depthwise_3x3_s1_5_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][4], int8: one uint per tap and output slice.
@@ -1543,37 +1543,37 @@ kernel void depthwise_3x3_s1_5(
 // mobilegen: Conv2D (int8), output [4][4][256] int8, threadgroup 4x4x4
 namespace conv2d_1x1_s1_9_impl {
 // out: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int OUT_H = 4;
-constant int OUT_W = 4;
-constant int OUT_C = 256;
-constant int OUT_S = 64;  // slices of 4 channels
+constexpr constant int OUT_H = 4;
+constexpr constant int OUT_W = 4;
+constexpr constant int OUT_C = 256;
+constexpr constant int OUT_S = 64;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int INP_H = 4;
-constant int INP_W = 4;
-constant int INP_C = 256;
-constant int INP_S = 64;  // slices of 4 channels
+constexpr constant int INP_H = 4;
+constexpr constant int INP_W = 4;
+constexpr constant int INP_C = 256;
+constexpr constant int INP_S = 64;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = -128;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_9_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1615,32 +1615,32 @@ kernel void conv2d_1x1_s1_9(
 // mobilegen: Mean (int8), output [1][1][256] int8, threadgroup 1x1x64
 namespace mean_impl {
 // out: int8 [1][1][256] stored as PHWC4 [64][1][1][4]
-constant int OUT_H = 1;
-constant int OUT_W = 1;
-constant int OUT_C = 256;
-constant int OUT_S = 64;  // slices of 4 channels
+constexpr constant int OUT_H = 1;
+constexpr constant int OUT_W = 1;
+constexpr constant int OUT_C = 256;
+constexpr constant int OUT_S = 64;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [4][4][256] stored as PHWC4 [64][4][4][4]
-constant int INP_H = 4;
-constant int INP_W = 4;
-constant int INP_C = 256;
-constant int INP_S = 64;  // slices of 4 channels
+constexpr constant int INP_H = 4;
+constexpr constant int INP_W = 4;
+constexpr constant int INP_C = 256;
+constexpr constant int INP_S = 64;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // MEAN over h and w, per channel.
-constant int COUNT = 16;
+constexpr constant int COUNT = 16;
 // Reference QuantizedMeanOrSum: MBQM(sum - zp_in * COUNT) with 1/COUNT folded into the multiplier.
-constant int INPUT_ZERO_POINT = -128;
-constant int OUTPUT_ZERO_POINT = -128;
-constant int MULTIPLIER = 1602635504;
-constant int SHIFT = -2;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int INPUT_ZERO_POINT = -128;
+constexpr constant int OUTPUT_ZERO_POINT = -128;
+constexpr constant int MULTIPLIER = 1602635504;
+constexpr constant int SHIFT = -2;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace mean_impl
 
 kernel void mean(
@@ -1649,7 +1649,7 @@ kernel void mean(
     uint3 gid [[thread_position_in_grid]]) {
   using namespace mean_impl;
   int s = int(gid.z);
-  if (s >= OUT_S) return;
+  if (int(gid.x) >= OUT_W || int(gid.y) >= OUT_H || s >= OUT_S) return;
   int4 sum = int4(0);  // int32, wrapping like the reference accumulator
   for (int y = 0; y < INP_H; ++y) {
     for (int x = 0; x < INP_W; ++x) {
@@ -1663,38 +1663,38 @@ kernel void mean(
 // mobilegen: Conv2D (int8), output [1][1][10] int8, threadgroup 1x1x4
 namespace conv2d_1x1_s1_10_impl {
 // out: int8 [1][1][10] stored as PHWC4 [3][1][1][4]
-constant int OUT_H = 1;
-constant int OUT_W = 1;
-constant int OUT_C = 10;
-constant int OUT_S = 3;  // slices of 4 channels
+constexpr constant int OUT_H = 1;
+constexpr constant int OUT_W = 1;
+constexpr constant int OUT_C = 10;
+constexpr constant int OUT_S = 3;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   if (s == OUT_S - 1) v *= int4(1, 1, 0, 0);  // zero the padding lanes
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [1][1][256] stored as PHWC4 [64][1][1][4]
-constant int INP_H = 1;
-constant int INP_W = 1;
-constant int INP_C = 256;
-constant int INP_S = 64;  // slices of 4 channels
+constexpr constant int INP_H = 1;
+constexpr constant int INP_W = 1;
+constexpr constant int INP_C = 256;
+constexpr constant int INP_S = 64;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // Window (pad_top/pad_left: SAME padding's odd pixel goes bottom/right).
-constant int K_H = 1;
-constant int K_W = 1;
-constant int STRIDE_H = 1;
-constant int STRIDE_W = 1;
-constant int DIL_H = 1;
-constant int DIL_W = 1;
-constant int PAD_TOP = 0;
-constant int PAD_LEFT = 0;
-constant int INPUT_OFFSET = 128;    // -input zero point
-constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
-constant int OUTPUT_ZERO_POINT = 41;
-constant int ACT_MIN = -128;
-constant int ACT_MAX = 127;
+constexpr constant int K_H = 1;
+constexpr constant int K_W = 1;
+constexpr constant int STRIDE_H = 1;
+constexpr constant int STRIDE_W = 1;
+constexpr constant int DIL_H = 1;
+constexpr constant int DIL_W = 1;
+constexpr constant int PAD_TOP = 0;
+constexpr constant int PAD_LEFT = 0;
+constexpr constant int INPUT_OFFSET = 128;    // -input zero point
+constexpr constant int WEIGHTS_OFFSET = 0;  // -filter zero point (0 for int8)
+constexpr constant int OUTPUT_ZERO_POINT = 41;
+constexpr constant int ACT_MIN = -128;
+constexpr constant int ACT_MAX = 127;
 }  // namespace conv2d_1x1_s1_10_impl
 
 // weights: filter [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4], int8: one uint holds the 4 i4 of an o4.
@@ -1736,20 +1736,20 @@ kernel void conv2d_1x1_s1_10(
 // mobilegen: Softmax (int8), output [1][1][10] int8, threadgroup 64x1x1
 namespace softmax_impl {
 // out: int8 [1][1][10] stored as PHWC4 [3][1][1][4]
-constant int OUT_H = 1;
-constant int OUT_W = 1;
-constant int OUT_C = 10;
-constant int OUT_S = 3;  // slices of 4 channels
+constexpr constant int OUT_H = 1;
+constexpr constant int OUT_W = 1;
+constexpr constant int OUT_C = 10;
+constexpr constant int OUT_S = 3;  // slices of 4 channels
 inline void out_store(device uint* data, int s, int y, int x, int4 v) {
   if (s == OUT_S - 1) v *= int4(1, 1, 0, 0);  // zero the padding lanes
   data[(s * OUT_H + y) * OUT_W + x] = pack8(v);
 }
 
 // inp: int8 [1][1][10] stored as PHWC4 [3][1][1][4]
-constant int INP_H = 1;
-constant int INP_W = 1;
-constant int INP_C = 10;
-constant int INP_S = 3;  // slices of 4 channels
+constexpr constant int INP_H = 1;
+constexpr constant int INP_W = 1;
+constexpr constant int INP_C = 10;
+constexpr constant int INP_S = 3;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
@@ -1757,14 +1757,14 @@ inline int4 inp_load(const device uint* data, int s, int y, int x) {
 // SOFTMAX over the channels of one (y, x) row per threadgroup: THREADS invocations stride over the
 // row's slices and reduce through threadgroup memory in a tree of strides THREADS/2, ..., 1 (the
 // same pairs and order as the GLSL kernel's unrolled tree).
-constant int THREADS = 64;
+constexpr constant int THREADS = 64;
 // Reference integer softmax (gemmlowp fixed point); output scale 1/256, zero point OUTPUT_MIN.
-constant int INPUT_MULTIPLIER = 1225648128;
-constant int INPUT_LEFT_SHIFT = 21;
-constant int DIFF_MIN = -992;  // input - max below this gives exp = 0 and OUTPUT_MIN
-constant int OUTPUT_MIN = -128;
-constant int OUTPUT_MAX = 127;
-constant int OUTPUT_BITS = 8;
+constexpr constant int INPUT_MULTIPLIER = 1225648128;
+constexpr constant int INPUT_LEFT_SHIFT = 21;
+constexpr constant int DIFF_MIN = -992;  // input - max below this gives exp = 0 and OUTPUT_MIN
+constexpr constant int OUTPUT_MIN = -128;
+constexpr constant int OUTPUT_MAX = 127;
+constexpr constant int OUTPUT_BITS = 8;
 
 // exp((x - max) * beta * input_scale) in Q0.31 for an in-range difference.
 inline int exp_of_diff(int diff) {
@@ -1781,6 +1781,7 @@ kernel void softmax(
   using namespace softmax_impl;
   threadgroup int reduction[THREADS];
   int row = int(tgid.x);
+  if (row >= INP_H * INP_W) return;  // a whole threadgroup past the rows: no barrier is left waiting
   int y = row / INP_W;
   int x = row % INP_W;
   int t = int(lid.x);
@@ -1840,28 +1841,28 @@ kernel void softmax(
 // mobilegen: Dequantize (int8), output [1][1][10] float32, threadgroup 1x1x4
 namespace dequantize_impl {
 // out: float32 [1][1][10] stored as PHWC4 [3][1][1][4]
-constant int OUT_H = 1;
-constant int OUT_W = 1;
-constant int OUT_C = 10;
-constant int OUT_S = 3;  // slices of 4 channels
+constexpr constant int OUT_H = 1;
+constexpr constant int OUT_W = 1;
+constexpr constant int OUT_C = 10;
+constexpr constant int OUT_S = 3;  // slices of 4 channels
 inline void out_store(device float4* data, int s, int y, int x, float4 v) {
   if (s == OUT_S - 1) v *= float4(1.0f, 1.0f, 0.0f, 0.0f);  // zero the padding lanes
   data[(s * OUT_H + y) * OUT_W + x] = v;
 }
 
 // inp: int8 [1][1][10] stored as PHWC4 [3][1][1][4]
-constant int INP_H = 1;
-constant int INP_W = 1;
-constant int INP_C = 10;
-constant int INP_S = 3;  // slices of 4 channels
+constexpr constant int INP_H = 1;
+constexpr constant int INP_W = 1;
+constexpr constant int INP_C = 10;
+constexpr constant int INP_S = 3;  // slices of 4 channels
 inline int4 inp_load(const device uint* data, int s, int y, int x) {
   return unpack_s8(data[(s * INP_H + y) * INP_W + x]);
 }
 
 // DEQUANTIZE 8-bit -> float32: float(double(SCALE) * (q - ZERO_POINT)); the product of a float32
 // and an integer below 2^9 is exact in double, so one float32 multiply rounds identically.
-constant float SCALE = 0.00390625f;
-constant int ZERO_POINT = -128;
+constexpr constant float SCALE = 0.00390625f;
+constexpr constant int ZERO_POINT = -128;
 }  // namespace dequantize_impl
 
 kernel void dequantize(
