@@ -4,8 +4,9 @@
 
 Builds the demo MobileNet (mobilegen.convert.demo), then runs the real `mobilegen` commands one
 after another: inspect, simulate a sample image, compare every tensor with LiteRT's reference
-kernels, generate the Android project, and verify its engine on the CPU fallback and on Mesa's
-GLES 3.1, comparing every tensor with the simulator. Each command's full output goes to
+kernels, generate the Android project and verify its engine on the CPU fallback and on Mesa's
+GLES 3.1, then generate the iOS project and verify its engine's Metal backend (the generated Metal
+kernels compiled as C++, on the host executor), comparing every tensor with the simulator. Each command's full output goes to
 OUT/logs/<step>.log; the terminal gets one line per step and the summary. A failing step prints
 the end of its log and exits with its code.
 """
@@ -93,6 +94,14 @@ def main() -> None:
         checks.append((f"engine on {'the CPU fallback' if backend == 'cpu' else 'GLES 3.1 (Mesa llvmpipe)'} vs simulator",
                        r.run(f"compare-{backend}", mg + ["compare", str(out / backend), str(out / "sim")])))
 
+    r.run("generate-ios", mg + ["generate", str(model), "--target", "ios", "--out", str(out / "ios"),
+                                "--labels", str(labels), "--bundle-id", PACKAGE, "--app-name", APP_NAME, "--force"])
+    v = r.run("verify-ios-metal", mg + ["verify", str(out / "ios"), "--backend", "gpu", "--input", str(out / "input.npy"),
+                                        "--output", str(out / "metal_output.npy"), "--dump-dir", str(out / "metal")])
+    runs.append(v)
+    checks.append(("iOS engine, Metal kernels on the host executor, vs simulator",
+                   r.run("compare-metal", mg + ["compare", str(out / "metal"), str(out / "sim")])))
+
     top5 = [ln for ln in sim.stdout.splitlines() if ln[:1].isdigit()]
     print("\n== mobilegen demo: summary ==")
     print(f"model    {model}: MobileNet V1 alpha {demo.DEMO_ALPHA}, {demo.DEMO_RESOLUTION}x{demo.DEMO_RESOLUTION}, "
@@ -104,9 +113,10 @@ def main() -> None:
     for what, step in checks:
         print(f"         {what}: {_last_line(step.stdout)}")
     for v in runs:
-        line = _last_line(v.stdout, "cpu backend") or _last_line(v.stdout, "gpu backend") or _last_line(v.stdout)
+        line = next((_last_line(v.stdout, b) for b in ("cpu backend", "gpu backend", "metal backend") if _last_line(v.stdout, b)),
+                    _last_line(v.stdout))
         print(f"timing   {line}")
-    print(f"outputs  {out}/android (the Android project), {out}/sim, {out}/cpu, {out}/gpu (tensor dumps), "
+    print(f"outputs  {out}/android, {out}/ios (the projects), {out}/sim, {out}/cpu, {out}/gpu, {out}/metal (tensor dumps), "
           f"{out}/logs (each command's output)")
     print(f"total    {sum(s.seconds for s in r.steps):.1f} s in {len(r.steps)} steps")
 

@@ -45,5 +45,7 @@ def verify_cmd(
     typer.echo(f"wrote {', '.join(map(str, output))}" + (f" and {dump_dir}" if dump_dir else ""))
     if "first_run_ms" in report:
         emulated = "" if arch is Arch.host else f" (emulated by {CROSS[arch].qemu}: says nothing about a phone)"
+        if target == "ios" and report["backend"] == "gpu":
+            emulated = " (the Metal kernels as C++ on this CPU: says nothing about a phone)"
         typer.echo(f"{report['backend']} backend on {arch.value}: cold run {report['first_run_ms']:.2f} ms, "
                    f"warm {report['best_warm_run_ms']:.2f} ms (best of {repeat}){emulated}")

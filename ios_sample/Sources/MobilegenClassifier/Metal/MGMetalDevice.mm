@@ -179,7 +179,9 @@ class MGDevice final : public Device {
   std::unique_ptr<Library> new_library(const char* source, std::string* error) override {
     @autoreleasepool {
       MTLCompileOptions* options = [MTLCompileOptions new];
-      // Fast math off: float kernels round as written (NUMERICS.md).
+      // Fast math off: float kernels round as written (NUMERICS.md). languageVersion stays at its
+      // default, the newest the OS has: from MSL 3.2 (iOS 18) the library's own
+      // `#pragma METAL fp contract(off)` also forbids fused multiply-add within a statement.
       if (@available(iOS 18.0, macOS 15.0, *)) {
         options.mathMode = MTLMathModeSafe;
       } else {
