@@ -1,4 +1,5 @@
-// mobilegen engine: the public C++ API. Portable C++17 over EGL + GLES 3.1; no Android calls here
+// mobilegen engine: the public C++ API. Portable C++17 over one GPU backend, GLES 3.1 through EGL
+// (Android) or Metal (iOS), and a CPU fallback; no Android or Apple calls here
 // (the JNI layer and the host runner sit on top of this header).
 #pragma once
 
@@ -24,8 +25,10 @@ enum class Status : int32_t {
   Ok = 0,
   InvalidBlob = 1,      // weights blob: bad magic, version, size, checksum or plan hash
   InvalidInput = 2,     // wrong input size or type
-  GpuUnavailable = 3,   // no EGL / GLES 3.1 compute (only when the GPU backend was demanded)
-  GpuError = 4,         // shader compile/link failure or GL error (Backend::Gpu, or run())
+  GpuUnavailable = 3,   // no EGL / GLES 3.1 compute, or no Metal device (only when the GPU backend
+                        // was demanded)
+  GpuError = 4,         // shader compile/link failure, GL or Metal error, a threadgroup the device
+                        // cannot run (Backend::Gpu, or run())
   InvalidArgument = 5,  // e.g. a null pointer, an unknown backend
   IoError = 6,          // a dump directory not writable (never the program cache: a cache file
                         // that cannot be written is skipped)
@@ -35,7 +38,7 @@ enum class Status : int32_t {
 MOBILEGEN_API const char* status_name(Status s);
 
 enum class Backend : int32_t {
-  // The GPU when its backend sets up, else the CPU: a missing EGL / GLES 3.1 (GpuUnavailable)
+  // The GPU when its backend sets up, else the CPU: a missing EGL / GLES 3.1 or Metal device (GpuUnavailable)
   // and a driver that fails to build or run the set-up (GpuError: shader compiler bugs are common
   // on phones) both fall back. Backend::Gpu reports those errors instead.
   Auto = 0,
@@ -45,16 +48,18 @@ enum class Backend : int32_t {
 
 struct Options {
   Backend backend = Backend::Auto;
-  // Directory for the program-binary cache (keyed by renderer, driver version and shader hash);
-  // empty: no cache. Best effort: files that cannot be read or written are compiled instead.
+  // Directory for the compiled-program cache, empty: no cache. GLES: program binaries keyed by
+  // renderer, driver version and shader hash; Metal: a binary archive of the pipelines. Best
+  // effort: files that cannot be read or written are compiled instead.
   std::string cache_dir;
 };
 
 // What Engine::create chose, and why Auto did not take the GPU.
 struct BackendInfo {
   Backend backend = Backend::Cpu;  // the backend in use (never Auto)
-  // GL_RENDERER of the GPU in use, or of the GPU that Auto tried and left; empty when no GLES
-  // context was reached (no EGL, no ES 3 context) and on Backend::Cpu.
+  // The GPU in use, or the GPU that Auto tried and left (GLES: GL_RENDERER; Metal: the
+  // MTLDevice's name); empty when no GPU was reached (no EGL, no ES 3 context, no Metal device)
+  // and on Backend::Cpu.
   std::string renderer;
   // Backend::Auto only: why it fell back to the CPU (GpuUnavailable or GpuError, and the GPU
   // backend's message); Ok and empty when it did not fall back.
