@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import ENGINE_FLOAT_RTOL, random_input, require_tool, tensor_mismatches
+from tests.harness import ENGINE_FLOAT_RTOL, random_input, require, require_tool, tensor_mismatches
 
 CLANG = "clang++-19"
 CLANG_PACKAGE = "clang-19"
@@ -687,3 +687,47 @@ def test_generate_ios_then_verify_is_bit_exact(tmp_path):
     problems = tensor_mismatches(got, want, where, ("verify", "simulator"), 0.0)
     assert not problems, "\n".join(problems)
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want[g.outputs[0]])
+
+
+IOS_REFERENCE_MOBILENETS = [
+    # family, alpha, resolution, classes: int8 models, through the CLI against LiteRT itself
+    ("v1", 0.5, 128, 7),
+    ("v2", 0.35, 96, 10),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,alpha,resolution,classes", IOS_REFERENCE_MOBILENETS, ids=str)
+def test_generate_ios_then_verify_matches_litert_reference(family, alpha, resolution, classes, tmp_path):
+    """The issue's "done when" in one chain, with no simulator in between: `generate --target ios`
+    and `verify` (the engine's own Metal backend on the host executor) against LiteRT's
+    BUILTIN_REF kernels, bit for bit on every tensor an operator writes."""
+    require("ai_edge_litert")
+    from typer.testing import CliRunner
+
+    from mobilegen.cli.app import app
+    from mobilegen.dump import read_dump
+    from mobilegen.tflite.reader import read_model
+    from mobilegen.verify.reference import run_reference
+    from tests.test_mobilenet import mobilenet_tflite
+
+    require_clang()
+    model = mobilenet_tflite(family, alpha, resolution, classes, "int8")
+    (tmp_path / "m.tflite").write_bytes(model)
+    runner = CliRunner()
+    r = runner.invoke(app, ["generate", str(tmp_path / "m.tflite"), "--target", "ios", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    g = read_model(model)
+    x = random_input(g.tensors[g.inputs[0]], 3)
+    np.save(tmp_path / "x.npy", x)
+    r = runner.invoke(app, ["verify", str(tmp_path / "p"), "--input", str(tmp_path / "x.npy"), "--output",
+                            str(tmp_path / "y.npy"), "--dump-dir", str(tmp_path / "dump"), "--repeat", "1"])
+    assert r.exit_code == 0, r.output
+    ref = run_reference(model, x)
+    records, got = read_dump(tmp_path / "dump")
+    written = [i for i in ref if i not in g.inputs]
+    assert set(written) <= set(got), f"tensors missing from the dump: {sorted(set(written) - set(got))}"
+    label = f"MobileNet {family} a{alpha} {resolution}px {classes} classes int8 via generate --target ios + verify"
+    where = {i: f"{label}: tensor {i} {g.tensors[i].name!r}" for i in written}
+    problems = tensor_mismatches(got, ref, where, ("Metal", "BUILTIN_REF"), 0.0)
+    assert not problems, "\n".join(problems)
