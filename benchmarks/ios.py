@@ -7,8 +7,8 @@ Measures, for MobileNet V1 (int8 and float32, cached by benchmarks/run.py's mode
 - the SDK's size without weights (the weights are in the blob, a resource). No Apple toolchain
   exists here, so the figure is a proxy: the shared C++ engine as an iOS build compiles it (the
   core and the Metal backend, without the host-proof executor) built for x86-64 with clang-19
-  -Os, sections collected, stripped; plus the Objective-C(++) sources compiled to objects against
-  GNUstep (-Os), and the Metal library source the engine embeds;
+  -Os, sections collected, stripped; plus the code and data of the Objective-C++ sources compiled
+  to objects against GNUstep (-Os), and the Metal library source the engine embeds;
 - the host execution time of the generated Metal kernels: the engine's own Metal backend over the
   host executor (kernels compiled as C++ on the CPU, one thread per invocation where a kernel
   uses threadgroup memory). Reported, not a target: it says nothing about a phone's GPU.
@@ -33,7 +33,6 @@ sys.path.insert(0, str(HERE))
 RESULTS = HERE / "IOS_RESULTS.md"
 GENERATE_TARGET_S = 2.0
 CXX = "clang++-19"
-CLANG = "clang-19"
 
 
 def _sdk_dir(project: Path) -> Path:
@@ -54,24 +53,19 @@ def engine_size_kb(sdk: Path, work: Path) -> float:
 
 
 def objc_objects_kb(sdk: Path, work: Path) -> float:
-    """The Objective-C++ sources of the SDK compiled to objects against GNUstep (-Os); 0 when
-    GNUstep or the stub headers are missing."""
-    stubs = HERE.parent / "tests" / "apple_stubs"
-    try:
-        flags = subprocess.run(["gnustep-config", "--objc-flags"], check=True, capture_output=True,
-                               text=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError):
-        return 0.0
+    """Code and data (`size`: text + data) of the SDK's Objective-C++ sources (the API and the Metal
+    adapter) compiled to objects against GNUstep and the stub Apple headers (tests/objc.py's
+    command, -Os); the object files themselves are mostly symbols and relocations."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.objc import clang_command
+
     total = 0
     for n, src in enumerate(sorted(sdk.rglob("*.mm"))):
         obj = work / f"objc{n}.o"
-        cmd = [CLANG, "-x", "objective-c++", "-std=c++17", "-c", "-Os", "-fobjc-arc", "-fblocks",
-               "-fobjc-runtime=gnustep-2.0", *flags, f"-I{stubs}", f"-I{sdk / 'include'}", f"-I{sdk}",
-               f"-I{sdk / 'cpp' / 'engine'}", "-w", str(src), "-o", str(obj)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            return 0.0
-        total += obj.stat().st_size
+        cmd = [c for c in clang_command([src], [sdk / "include"], True, flags=["-Os"]) if c != "-fsyntax-only"]
+        subprocess.run(cmd + ["-c", "-o", str(obj)], check=True, capture_output=True, text=True)
+        text, data = subprocess.run(["size", str(obj)], check=True, capture_output=True, text=True).stdout.splitlines()[1].split()[:2]
+        total += int(text) + int(data)
     return total / 1024
 
 
@@ -124,7 +118,7 @@ def write_results(rows: list[dict], args, machine: dict, command: str) -> str:
         "",
         f"Model: Keras MobileNet V1 alpha {args.alpha} / {args.resolution}, 1000 classes.",
         "",
-        "| mode | generate s | engine KB (x86-64 -Os, stripped) | Objective-C objects KB | Metal source KB | "
+        "| mode | generate s | engine KB (x86-64 -Os, stripped) | Objective-C++ code + data KB | Metal source KB | "
         "Metal kernels on the host executor, warm ms | cold ms | matches simulator |",
         "|---|---|---|---|---|---|---|---|",
     ]

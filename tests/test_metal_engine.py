@@ -143,14 +143,17 @@ def build_metal_engine(model: bytes, name: str = "model.tflite", precision: str 
                 sys.modules["mobilegen.render.metal"] = saved
     if edit is not None:
         edit(files)
-    key = hashlib.sha256(model + precision.encode() + _digest(files).encode() + str(core).encode()).hexdigest()[:20]
+    # -Werror: the generated sources (plan tables, kernels as C++) build without a warning under the
+    # engine's -Wall -Wextra, as tests/test_metal_kernels.py demands of the demo and MobileNets.
+    flags = "-DCMAKE_CXX_FLAGS=-Werror"
+    key = hashlib.sha256(model + precision.encode() + _digest(files).encode() + str(core).encode() + flags.encode()).hexdigest()[:20]
     d = CACHE / f"metal-model-{key}"
     with _locked(d):
         exe = d / "build" / "mobilegen_run"
         if not exe.exists():
             shutil.rmtree(d, ignore_errors=True)
             _write(d / "src", files)
-            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", *prebuilt_args(core, files),
+            _cmake(d / "src", d / "build", f"-DCMAKE_CXX_COMPILER={clang}", flags, *prebuilt_args(core, files),
                    target="mobilegen_run")
         (d / "model.mgw").write_bytes(em.blob)
     return MetalEngine(d, d / "build" / "mobilegen_run", d / "model.mgw", em, plan, files)
@@ -631,7 +634,11 @@ def _sweep():
 @pytest.mark.slow
 @pytest.mark.parametrize("name,kwargs,mode,precision", _sweep())
 def test_one_op_models_on_metal(name, kwargs, mode, precision, tmp_path):
+    from mobilegen.render.metal import render_metal
+    from tests.test_metal_kernels import check_structure
+
     engine = _build(_one_op_model(name, kwargs, mode), precision)
+    check_structure(engine.em, render_metal(engine.em), f"{name}({kwargs}) [{mode}] at {precision}")
     compare_with_simulator(engine, f"{name}({kwargs}) [{mode}] at {precision}", tmp_path)
 
 

@@ -1,11 +1,13 @@
-"""The Metal kernels (mobilegen/render/metal.py, templates/kernels/metal): every kernel of the
-one-op sweep and of small MobileNets, at every precision the model runs at, renders and its
-library compiles as C++ through the host shim (clang-19 -fsyntax-only of metal_kernels_host.cpp,
+"""The Metal kernels (mobilegen/render/metal.py, templates/kernels/metal): every kernel of the demo
+model and of small MobileNets, at every precision the model runs at, renders and its library
+compiles without a warning as C++ through the host shim (clang-19 -fsyntax-only of metal_kernels_host.cpp,
 the file the host proof builds); the render's structure (one Dispatch per kernel, aliases,
 shared kernels, unique names, the host table) and the decisions it shares with GLSL
 (kernel_rules: same kernels, names, grids and threads per group on both languages).
 
-Running the kernels (the engine's Metal backend on the host device) is test_metal_engine.py's.
+Running the kernels (the engine's Metal backend on the host device) is test_metal_engine.py's,
+over the whole one-op sweep, whose builds (-Werror) and render structure (check_structure) stand
+in for a separate compile of each.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import require_tool
-from tests.test_glsl import DEMO_MODEL, GPU_MODES, _one_op_model, engine_model
+from tests.test_glsl import DEMO_MODEL, engine_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM_DIR = ROOT / "templates" / "cpp" / "metal_host"
@@ -71,22 +73,6 @@ def check_model(model: bytes, label: str, work: Path, precision: str | None = No
     compile_host_table(kernels, work, label)
 
 
-def _sweep():
-    """The one-op sweep of test_glsl at every valid precision: the model's own, fp32 for int8
-    models (run dequantized) and fp16 for float ones."""
-    from tests.test_ops import CONV_CASES, DEPTHWISE_CASES, OTHER_CASES
-
-    cases = [("conv2d", k) for k in CONV_CASES] + [("depthwise", k) for k in DEPTHWISE_CASES] + list(OTHER_CASES)
-    params = []
-    for name, kwargs in cases:
-        for mode in GPU_MODES:
-            precisions = [None, *(["fp32"] if mode == "int8" else []), *(["fp16"] if mode in ("float32", "int8") else [])]
-            for precision in precisions:
-                ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}" + (f"-{precision}" if precision else "")
-                params.append(pytest.param(name, kwargs, mode, precision, id=ident))
-    return params
-
-
 # --------------------------------------------------------------------------------------------------
 # Rendering and compiling
 # --------------------------------------------------------------------------------------------------
@@ -95,10 +81,8 @@ def test_demo_kernels_compile(precision, tmp_path):
     check_model(DEMO_MODEL.read_bytes(), f"demo {precision}", tmp_path, precision)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name,kwargs,mode,precision", _sweep())
-def test_one_op_kernels_compile(name, kwargs, mode, precision, tmp_path):
-    check_model(_one_op_model(name, kwargs, mode), f"{name}({kwargs}) [{mode}, {precision}]", tmp_path, precision)
+# The one-op sweep's kernels: tests/test_metal_engine.py builds (with -Werror) and runs every one of
+# them, at every precision, and checks its structure with check_structure.
 
 
 @pytest.mark.slow
