@@ -617,17 +617,19 @@ def test_demo_model_runs_allocate_nothing(tmp_path):
 
 
 def _sweep():
-    """test_glsl's sweep (every mode; int8 models also at fp32) plus every float and int8 model at fp16."""
-    from tests.test_fp16 import FP16_MODES
-    from tests.test_glsl import _sweep as glsl_sweep
+    """Every op case of test_glsl's sweep through each Metal kernel path: the integer kernels (int8,
+    int8 I/O, legacy uint8), the fp32 kernels (float32) and fp16 storage (float32 and int8 models at
+    fp16). Float16-weights models and int8 models at fp32 run the same float kernels as float32
+    ones (their differences are in the plan and the export, which test_glsl / test_fp16 sweep)."""
     from tests.test_ops import CONV_CASES, DEPTHWISE_CASES, OTHER_CASES
 
-    params = list(glsl_sweep())
+    runs = [("int8", None), ("int8_io", None), ("uint8", None), ("float32", None), ("float32", "fp16"), ("int8", "fp16")]
     cases = [("conv2d", k) for k in CONV_CASES] + [("depthwise", k) for k in DEPTHWISE_CASES] + list(OTHER_CASES)
+    params = []
     for name, kwargs in cases:
-        for mode in FP16_MODES:
-            ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}-fp16"
-            params.append(pytest.param(name, kwargs, mode, "fp16", id=ident))
+        for mode, precision in runs:
+            ident = f"{name}-{'-'.join(str(v) for v in kwargs.values())}-{mode}" + (f"-{precision}" if precision else "")
+            params.append(pytest.param(name, kwargs, mode, precision, id=ident))
     return params
 
 
