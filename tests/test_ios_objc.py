@@ -476,17 +476,21 @@ def test_uikit_orientations_map_by_name(harness: Path):
     assert run_harness(harness, "uikit").split() == ["0", "1", "3", "8", "6", "2", "4", "5", "7", "0"]
 
 
-def pillow_resizes_horizontally_first(w: int, h: int, out_w: int, out_h: int) -> bool:
-    """Whether Pillow's BILINEAR resize of a w x h picture runs its horizontal pass first, as
-    ImagePreprocessor does. Pillow 13 runs the vertical pass first for some shapes (a tall
-    picture shrinking more in height, e.g. 23x37 -> 17x15), where the two then differ by 1 LSB."""
+def pillow_resizes_vertically_first(w: int, h: int, out_w: int, out_h: int) -> bool:
+    """Whether Pillow's BILINEAR resize of a w x h picture runs its vertical pass first (Pillow 13:
+    when the height shrinks by more than twice as many pixels as the width), told apart by its
+    output: each pass rounds to 8 bits, so the two orders differ in the last bit."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
     bilinear = Image.Resampling.BILINEAR
     direct = np.asarray(im.resize((out_w, out_h), bilinear))
-    return np.array_equal(direct, np.asarray(im.resize((out_w, h), bilinear).resize((out_w, out_h), bilinear)))
+    vertical_first = np.asarray(im.resize((w, out_h), bilinear).resize((out_w, out_h), bilinear))
+    horizontal_first = np.asarray(im.resize((out_w, h), bilinear).resize((out_w, out_h), bilinear))
+    assert not np.array_equal(vertical_first, horizontal_first), "a shape where the order shows"
+    assert np.array_equal(direct, vertical_first) or np.array_equal(direct, horizontal_first)
+    return np.array_equal(direct, vertical_first)
 
 
 def preprocess(harness: Path, tmp_path: Path, pixels: np.ndarray, order: str, orientation: int, t) -> np.ndarray:
@@ -519,24 +523,41 @@ def image_tensor(h: int, w: int, dtype: str = "int8"):
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_oriented_bgra_picture_is_the_simulators_input(orientation, harness: Path, tmp_path: Path):
     """End to end through ImagePreprocessor::run: a BGRA camera frame stored turned, with padded
-    rows, gives exactly the simulator's input for the upright picture (odd sizes, a shrink)."""
+    rows, gives exactly the simulator's input for the upright picture (odd sizes, a shrink; the
+    turned orientations 5-8 resize vertical pass first, the others horizontal pass first)."""
     rng = np.random.default_rng(100 + orientation)
-    w, h = 37, 29
+    w, h = 41, 23
     t = image_tensor(15, 17)
-    assert pillow_resizes_horizontally_first(w, h, 17, 15) and pillow_resizes_horizontally_first(h, w, 17, 15)
+    assert not pillow_resizes_vertically_first(w, h, 17, 15) and pillow_resizes_vertically_first(h, w, 17, 15)
     pixels = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
     pixels[..., 3] = 255
     want = simulator_input(tmp_path, NUMPY_ORIENT[orientation](pixels), t)
     np.testing.assert_array_equal(preprocess(harness, tmp_path, pixels, "bgra", orientation, t), want)
 
 
-@pytest.mark.xfail(strict=True, reason="Pillow 13 resizes some tall pictures vertical pass first; "
-                                       "ImagePreprocessor always goes horizontal first (1 LSB off)")
-def test_tall_picture_where_pillow_resizes_vertically_first(harness: Path, tmp_path: Path):
-    assert not pillow_resizes_horizontally_first(23, 37, 17, 15)
+# (w, h) -> (out_w, out_h) and the pass order Pillow takes: both orders, shrinking and growing.
+PASS_ORDER_CASES = [
+    ((23, 37), (17, 15), True),     # the height shrinks 22 px, the width 6: vertical first
+    ((360, 640), (224, 224), True),   # a 9:16 portrait frame: vertical first
+    ((480, 640), (224, 224), False),  # a 3:4 portrait photo: horizontal first (416 <= 2 * 256)
+    ((640, 480), (224, 224), False),  # a landscape one
+    ((37, 23), (17, 15), False),
+    ((20, 68), (84, 86), False),    # growing both ways
+    ((40, 90), (60, 20), True),     # wider, much lower
+    ((90, 40), (20, 60), False),    # narrower, taller
+]
+
+
+@pytest.mark.parametrize("size,out,vertical_first", PASS_ORDER_CASES, ids=str)
+def test_resize_takes_pillows_pass_order(size, out, vertical_first, harness: Path, tmp_path: Path):
+    """ImagePreprocessor orders its two resize passes as Pillow does, so the engine's input equals
+    the simulator's bit for bit whichever pass goes first (a fixed order is 1 LSB off on many
+    shapes)."""
+    (w, h), (out_w, out_h) = size, out
+    assert pillow_resizes_vertically_first(w, h, out_w, out_h) == vertical_first
     rng = np.random.default_rng(5)
-    pixels = rng.integers(0, 256, (37, 23, 4), dtype=np.uint8)
-    t = image_tensor(15, 17)
+    pixels = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    t = image_tensor(out_h, out_w)
     np.testing.assert_array_equal(preprocess(harness, tmp_path, pixels, "rgba", 1, t),
                                   simulator_input(tmp_path, pixels, t))
 

@@ -275,29 +275,47 @@ bool ImagePreprocessor::run(const RgbaImage& image, PixelOrder order, Orientatio
     }
   }
 
-  // 2. Resize: the horizontal pass (when the width changes) over just the rows the vertical pass
-  // reads, then the vertical pass (when the height changes).
+  // 2. Resize, in the order Pillow (>= 13) runs its two passes: when the height shrinks by more
+  // than twice as many pixels as the width, the vertical pass first, then the horizontal one;
+  // otherwise the horizontal pass (when the width changes) over just the rows the vertical pass
+  // reads, then the vertical pass (when the height changes). Each pass rounds to 8 bits, so the
+  // order shows in the last bit.
   const int32_t out_w = input.w, out_h = input.h;
   const uint8_t* pixels = source_.data();
-  int32_t width = in_w;
+  const bool vertical_first = in_h - out_h > 0 && in_h - out_h > (in_w - out_w) * 2;
   compute_taps(in_h, out_h, &vertical_);
-  if (out_w != in_w) {
-    compute_taps(in_w, out_w, &horizontal_);
-    const int32_t row0 = vertical_.first.front();
-    const int32_t rows = vertical_.first.back() + vertical_.size.back() - row0;
-    for (int32_t& f : vertical_.first) f -= row0;
-    temp_.resize(static_cast<size_t>(out_w) * rows * c);
-    resample_horizontal(pixels, in_w, row0, rows, c, out_w, horizontal_.first.data(),
-                        horizontal_.size.data(), horizontal_.weights.data(), horizontal_.ksize,
-                        temp_.data());
+  if (out_w != in_w) compute_taps(in_w, out_w, &horizontal_);
+  if (vertical_first) {
+    temp_.resize(static_cast<size_t>(in_w) * out_h * c);
+    resample_vertical(pixels, in_w, c, out_h, vertical_.first.data(), vertical_.size.data(),
+                      vertical_.weights.data(), vertical_.ksize, temp_.data());
     pixels = temp_.data();
-    width = out_w;
-  }
-  if (out_h != in_h) {
-    resized_.resize(static_cast<size_t>(out_w) * out_h * c);
-    resample_vertical(pixels, width, c, out_h, vertical_.first.data(), vertical_.size.data(),
-                      vertical_.weights.data(), vertical_.ksize, resized_.data());
-    pixels = resized_.data();
+    if (out_w != in_w) {
+      resized_.resize(static_cast<size_t>(out_w) * out_h * c);
+      resample_horizontal(pixels, in_w, 0, out_h, c, out_w, horizontal_.first.data(),
+                          horizontal_.size.data(), horizontal_.weights.data(), horizontal_.ksize,
+                          resized_.data());
+      pixels = resized_.data();
+    }
+  } else {
+    int32_t width = in_w;
+    if (out_w != in_w) {
+      const int32_t row0 = vertical_.first.front();
+      const int32_t rows = vertical_.first.back() + vertical_.size.back() - row0;
+      for (int32_t& f : vertical_.first) f -= row0;
+      temp_.resize(static_cast<size_t>(out_w) * rows * c);
+      resample_horizontal(pixels, in_w, row0, rows, c, out_w, horizontal_.first.data(),
+                          horizontal_.size.data(), horizontal_.weights.data(), horizontal_.ksize,
+                          temp_.data());
+      pixels = temp_.data();
+      width = out_w;
+    }
+    if (out_h != in_h) {
+      resized_.resize(static_cast<size_t>(out_w) * out_h * c);
+      resample_vertical(pixels, width, c, out_h, vertical_.first.data(), vertical_.size.data(),
+                        vertical_.weights.data(), vertical_.ksize, resized_.data());
+      pixels = resized_.data();
+    }
   }
 
   // 3-4. Normalize, then quantize for 8-bit inputs.

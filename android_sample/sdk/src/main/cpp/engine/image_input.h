@@ -78,9 +78,10 @@ void top_k(const float* scores, size_t n, size_t k, std::vector<int32_t>* out);
 //      (orient_pixels); the first overload takes R, G, B, A pixels as they are stored;
 //   1. 3-channel inputs take R, G, B; 1-channel inputs take the ITU-R 601-2 luma that Pillow's
 //      convert("L") computes ((19595 R + 38470 G + 7471 B + 0x8000) >> 16);
-//   2. Pillow's BILINEAR resize to the input's h x w: a separable triangle filter widened by the
-//      scale factor when shrinking (so it antialiases), 22-bit fixed-point weights, horizontal
-//      pass first, each pass rounded to 8 bits;
+//   2. Pillow's (>= 13) BILINEAR resize to the input's h x w: a separable triangle filter widened
+//      by the scale factor when shrinking (so it antialiases), 22-bit fixed-point weights, each
+//      pass rounded to 8 bits; the horizontal pass first unless the height shrinks by more than
+//      twice as many pixels as the width (Pillow 13's order);
 //   3. x = (pixel - mean) / std in float32;
 //   4. float32 inputs take x; int8/uint8 inputs take round_half_away(x / scale) + zero_point,
 //      clamped to the type's range.
