@@ -81,6 +81,28 @@ def golden_input(t, seed: int) -> np.ndarray:
     return rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype)
 
 
+def class_labels(labels: list[str] | None, classes: int) -> list[str]:
+    """The SDK's labels: the user's (one per class, else a one-line error) or class_<i>."""
+    labels = list(labels) if labels is not None else [f"class_{i}" for i in range(classes)]
+    if len(labels) != classes:
+        raise UserInputError(f"{len(labels)} labels for a model with {classes} classes")
+    return labels
+
+
+def golden_files(plan, png: bytes, directory: str) -> dict[str, bytes]:
+    """The golden files of a project's on-device test, under `directory`: the sample picture as
+    the first input (other inputs of a multi-input model: seeded random values) through the
+    simulator, golden_input<n>.bin for every input and golden_output<n>.bin for every output."""
+    g = plan.graph
+    xs = [image_to_input(io.BytesIO(png), g.tensors[g.inputs[0]], DEFAULT_MEAN, DEFAULT_STD)]
+    xs += [golden_input(g.tensors[i], seed) for seed, i in enumerate(g.inputs[1:], 1)]
+    values = Simulator(plan).run(xs)
+    files = {f"{directory}golden_input{n}.bin": np.ascontiguousarray(x).tobytes() for n, x in enumerate(xs)}
+    files.update({f"{directory}golden_output{n}.bin": np.ascontiguousarray(values[i]).tobytes()
+                  for n, i in enumerate(g.outputs)})
+    return files
+
+
 def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
     """(relative path -> content, options recorded in the provenance file)."""
     from mobilegen.render.escape import package_path, validate_package
@@ -95,22 +117,11 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     check_android_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
     classes = t_out.size
-    labels = list(opts.labels) if opts.labels is not None else [f"class_{i}" for i in range(classes)]
-    if len(labels) != classes:
-        raise UserInputError(f"{len(labels)} labels for a model with {classes} classes")
+    labels = class_labels(opts.labels, classes)
 
     _, h, w, c = t_in.shape
     png = sample_png(h, w)
-    files: dict[str, str | bytes] = {}
-    # The golden files of the instrumentation test: the sample image as the first input (other
-    # inputs of a multi-input model: seeded random values) through the simulator, every output.
-    xs = [image_to_input(io.BytesIO(png), t_in, DEFAULT_MEAN, DEFAULT_STD)]
-    xs += [golden_input(g.tensors[i], seed) for seed, i in enumerate(g.inputs[1:], 1)]
-    values = Simulator(plan).run(xs)
-    for n, x in enumerate(xs):
-        files[TEST_ASSETS + f"golden_input{n}.bin"] = np.ascontiguousarray(x).tobytes()
-    for n, i in enumerate(g.outputs):
-        files[TEST_ASSETS + f"golden_output{n}.bin"] = np.ascontiguousarray(values[i]).tobytes()
+    files: dict[str, str | bytes] = golden_files(plan, png, TEST_ASSETS)
     files[SAMPLE_IMAGE] = png
 
     sha = hashlib.sha256(model_bytes).hexdigest()

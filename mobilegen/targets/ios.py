@@ -13,22 +13,18 @@ Layout (DIR = --out; see ../ios_contract.md):
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mobilegen import __version__
 from mobilegen.dump import tensor_record
 from mobilegen.errors import UserInputError
 from mobilegen.export import export_plan, plan_for_precision
-from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, image_to_input
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
 from mobilegen.render.escape import plist
-from mobilegen.sim.runner import Simulator
-from mobilegen.targets.android import FLOAT_TOLERANCE, golden_input, sample_png
+from mobilegen.targets.android import FLOAT_TOLERANCE, class_labels, golden_files, sample_png
 from mobilegen.targets.engine_tree import engine_files
 from mobilegen.targets.ios_files import (DEFAULT_MODULE, app_target_name, ios_files, validate_bundle_id,
                                          validate_module)
@@ -273,22 +269,11 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
     check_ios_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
     classes = t_out.size
-    labels = list(opts.labels) if opts.labels is not None else [f"class_{i}" for i in range(classes)]
-    if len(labels) != classes:
-        raise UserInputError(f"{len(labels)} labels for a model with {classes} classes")
+    labels = class_labels(opts.labels, classes)
 
     _, h, w, c = t_in.shape
     png = sample_png(h, w)
-    files: dict[str, str | bytes] = {}
-    # The golden files of the XCTest: the sample image as the first input (other inputs of a
-    # multi-input model: seeded random values) through the simulator, every output.
-    xs = [image_to_input(io.BytesIO(png), t_in, DEFAULT_MEAN, DEFAULT_STD)]
-    xs += [golden_input(g.tensors[i], seed) for seed, i in enumerate(g.inputs[1:], 1)]
-    values = Simulator(plan).run(xs)
-    for n, x in enumerate(xs):
-        files[f"Tests/golden_input{n}.bin"] = np.ascontiguousarray(x).tobytes()
-    for n, i in enumerate(g.outputs):
-        files[f"Tests/golden_output{n}.bin"] = np.ascontiguousarray(values[i]).tobytes()
+    files: dict[str, str | bytes] = golden_files(plan, png, "Tests/")  # the XCTest's
     files[SAMPLE_IMAGE] = png
 
     sha = hashlib.sha256(model_bytes).hexdigest()
