@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mobilegen import __version__
-from mobilegen.cli import compare, extract, generate, inspect, simulate, verify
+from mobilegen.cli import build, compare, convert, evaluate, extract, generate, inspect, simulate, train, verify
 from mobilegen.cli.common import set_debug
 
 app = typer.Typer(
@@ -31,6 +31,10 @@ def root(
     set_debug(debug)
 
 
+app.command("build")(build.build_cmd)
+app.command("train")(train.train_cmd)
+app.command("convert")(convert.convert_cmd)
+app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("inspect")(inspect.inspect_cmd)
 app.command("simulate")(simulate.simulate_cmd)
 app.command("extract")(extract.extract_cmd)
