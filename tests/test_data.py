@@ -1,0 +1,264 @@
+"""mobilegen.data: image folders (corrupt files, bad layouts), the validation split, the content
+hash that keys caches, decoding identical to the simulator's input, the built-in rendered dataset
+and the tf.data pipeline."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mobilegen.data import folder as F
+from mobilegen.data.folder import ImageFolder, Sample, content_hash, report_skipped, scan_folder, split
+from mobilegen.data.images import load_batch, load_image
+from mobilegen.errors import UserInputError
+from mobilegen.inputs import image_to_input
+from mobilegen.ir.graph import Tensor
+
+
+def noise_image(seed: int, size=(24, 20), mode="RGB") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    w, h = size
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
+
+
+def make_folder(root: Path, counts: dict[str, int], suffix=".png") -> Path:
+    """root/<class>/<i><suffix>, each a different random image."""
+    seed = 0
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            noise_image(seed).save(root / cls / f"{i:03d}{suffix}")
+            seed += 1
+    return root
+
+
+def jpeg_bytes(seed=0, size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    noise_image(seed, size).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def one_line_error(excinfo) -> str:
+    msg = str(excinfo.value)
+    assert "\n" not in msg
+    return msg
+
+
+# -- scanning ---------------------------------------------------------------------------------------
+def test_scan_sorted_classes_and_samples(tmp_path):
+    make_folder(tmp_path, {"zebra": 3, "ant": 2, "moth": 4})
+    (tmp_path / "moth" / "nested").mkdir()
+    noise_image(99).save(tmp_path / "moth" / "nested" / "000.png")
+    # ignored: a file in the root, non-image files, hidden files and folders
+    (tmp_path / "README.txt").write_text("not data")
+    (tmp_path / "ant" / "notes.txt").write_text("x")
+    (tmp_path / "ant" / ".hidden.png").write_bytes(b"")
+    (tmp_path / ".cache").mkdir()
+    noise_image(98).save(tmp_path / ".cache" / "a.png")
+    f = scan_folder(tmp_path)
+    assert f.root == tmp_path.resolve()
+    assert f.classes == ["ant", "moth", "zebra"]
+    assert f.skipped == []
+    names = [(s.label, s.path.relative_to(tmp_path).as_posix()) for s in f.samples]
+    assert names == sorted(names)
+    assert [s.label for s in f.samples] == [0] * 2 + [1] * 5 + [2] * 3
+    assert all(s.path.is_absolute() for s in f.samples)
+    assert (1, "moth/nested/000.png") in names
+
+
+def test_corrupt_images_are_reported_counted_and_skipped(tmp_path):
+    make_folder(tmp_path, {"a": 3, "b": 3})
+    good_jpeg = jpeg_bytes()
+    (tmp_path / "a" / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    (tmp_path / "b" / "random.png").write_bytes(np.random.default_rng(0).bytes(500))
+    (tmp_path / "b" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "b" / "fine.jpg").write_bytes(good_jpeg)
+    f = scan_folder(tmp_path)
+    skipped = {p.name: reason for p, reason in f.skipped}
+    assert set(skipped) == {"truncated.jpg", "random.png", "empty.jpg"}
+    assert all(skipped.values())
+    assert len(f.samples) == 7 and (tmp_path / "b" / "fine.jpg").resolve() in {s.path for s in f.samples}
+    # What the scan keeps decodes, and what it skips is exactly what decoding would reject.
+    load_batch([s.path for s in f.samples], 16)
+    for p, _ in f.skipped:
+        with pytest.raises(UserInputError, match="cannot decode image"):
+            load_image(p, 16)
+    lines = []
+    report_skipped(f, lines.append)
+    assert len(lines) == 1 and lines[0].startswith("skipped 3 corrupt images: ")
+    for name in ("a/truncated.jpg", "b/random.png", "b/empty.jpg"):
+        assert name in lines[0]
+    # verify=False trusts the files: nothing is skipped
+    assert len(scan_folder(tmp_path, verify=False).samples) == 10
+
+
+def test_report_skipped_is_quiet_without_skips_and_counts_many(tmp_path):
+    make_folder(tmp_path, {"a": 1, "b": 1})
+    lines = []
+    report_skipped(scan_folder(tmp_path), lines.append)
+    assert lines == []
+    for i in range(8):
+        (tmp_path / "a" / f"bad{i}.png").write_bytes(b"nope")
+    report_skipped(scan_folder(tmp_path), lines.append)
+    assert len(lines) == 1 and "skipped 8 corrupt images" in lines[0] and "and 3 more" in lines[0]
+
+
+def test_empty_class_folder_is_a_one_line_error_naming_it(tmp_path):
+    make_folder(tmp_path, {"cat": 2, "dog": 2})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(UserInputError) as e:
+        scan_folder(tmp_path)
+    msg = one_line_error(e)
+    assert str(tmp_path.resolve() / "empty") in msg and "empty class folder" in msg
+
+
+def test_class_with_only_corrupt_images_is_an_error(tmp_path):
+    make_folder(tmp_path, {"cat": 2})
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "x.jpg").write_bytes(b"")
+    with pytest.raises(UserInputError) as e:
+        scan_folder(tmp_path)
+    msg = one_line_error(e)
+    assert "dog" in msg and "no decodable image" in msg
+
+
+def test_single_class_is_a_one_line_error(tmp_path):
+    make_folder(tmp_path, {"only": 3})
+    with pytest.raises(UserInputError) as e:
+        scan_folder(tmp_path)
+    msg = one_line_error(e)
+    assert str(tmp_path.resolve()) in msg and "only one class folder (only)" in msg
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "no_classes"])
+def test_bad_roots(tmp_path, case):
+    root = tmp_path / "data"
+    if case == "file":
+        root.write_text("x")
+    elif case == "no_classes":
+        root.mkdir()
+        noise_image(0).save(root / "loose.png")
+    with pytest.raises(UserInputError) as e:
+        scan_folder(root)
+    msg = one_line_error(e)
+    assert str(root) in msg
+    assert ("no class folders" if case == "no_classes" else "no such directory") in msg
+
+
+def test_resolve_data_takes_a_folder(tmp_path):
+    make_folder(tmp_path, {"a": 2, "b": 2})
+    assert F.resolve_data(tmp_path).classes == ["a", "b"]
+    assert len(F.resolve_data(str(tmp_path)).samples) == 4
+
+
+# -- split ------------------------------------------------------------------------------------------
+def synthetic_folder(counts: list[int]) -> ImageFolder:
+    """An ImageFolder without files (split only looks at names and labels)."""
+    classes = [f"c{i}" for i in range(len(counts))]
+    samples = [Sample(Path(f"/data/{classes[c]}/{i:04d}.png"), c) for c, n in enumerate(counts) for i in range(n)]
+    return ImageFolder(Path("/data"), classes, samples, [])
+
+
+def test_split_is_deterministic_stratified_and_disjoint():
+    f = synthetic_folder([50, 20, 7, 2, 1])
+    train, val = split(f, 0.2, seed=0)
+    assert split(f, 0.2, seed=0) == (train, val)
+    assert set(train).isdisjoint(val) and len(train) + len(val) == len(f.samples)
+    assert sorted(train + val, key=f.samples.index) == f.samples
+    per_class_val = [sum(s.label == c for s in val) for c in range(5)]
+    assert per_class_val == [10, 4, 1, 1, 0]  # round(0.2 n), at least 1 when n >= 2, none from a single image
+    assert {s.label for s in train} == set(range(5))
+    # another seed picks other images (same counts)
+    train1, val1 = split(f, 0.2, seed=1)
+    assert set(val1) != set(val) and [sum(s.label == c for s in val1) for c in range(5)] == per_class_val
+    # order within each list follows the folder
+    assert train == [s for s in f.samples if s in set(train)]
+
+
+def test_split_fractions():
+    f = synthetic_folder([10, 10])
+    assert split(f, 0.0) == (f.samples, [])
+    assert len(split(f, 0.5)[1]) == 10
+    assert len(split(f, 0.99)[0]) == 2  # every class keeps one training image
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(UserInputError, match="validation fraction"):
+            split(f, bad)
+
+
+# -- content hash -----------------------------------------------------------------------------------
+def test_content_hash_tracks_bytes_names_and_labels(tmp_path):
+    root = make_folder(tmp_path / "d", {"a": 3, "b": 3})
+
+    def h(r=root):
+        f = scan_folder(r)
+        return content_hash(f.samples, f.classes)
+
+    base = h()
+    assert h() == base and len(base) == 64
+    f = scan_folder(root)
+    assert content_hash(list(reversed(f.samples)), f.classes) == base  # order does not matter
+    # the same data elsewhere: same hash
+    shutil.copytree(root, tmp_path / "moved")
+    assert h(tmp_path / "moved") == base
+    # one image's bytes
+    noise_image(1000).save(root / "a" / "001.png")
+    changed = h()
+    assert changed != base
+    shutil.rmtree(root)
+    shutil.copytree(tmp_path / "moved", root)
+    assert h() == base
+    # a name
+    (root / "a" / "001.png").rename(root / "a" / "001b.png")
+    assert h() != base
+    (root / "a" / "001b.png").rename(root / "a" / "001.png")
+    assert h() == base
+    # a label: the same file moved to the other class
+    (root / "a" / "001.png").rename(root / "b" / "001.png")
+    assert h() != base
+    # a removed image
+    (root / "b" / "001.png").unlink()
+    assert h() != base
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+def reference_input(path: Path, resolution: int, mean=127.5, std=127.5) -> np.ndarray:
+    """What the simulator is fed for a float model input [1][res][res][3]."""
+    t = Tensor(index=0, name="input", shape=(1, resolution, resolution, 3), dtype="float32")
+    return image_to_input(path, t, mean, std)
+
+
+def test_load_image_equals_the_simulators_input(tmp_path):
+    rng = np.random.default_rng(0)
+    rgba = Image.fromarray(rng.integers(0, 256, (50, 70, 4), dtype=np.uint8), "RGBA")
+    images = {
+        "rgb.png": noise_image(1, (37, 53)),
+        "rgba.png": rgba,
+        "grey.png": noise_image(2, (128, 96), "L"),
+        "palette.png": noise_image(3, (90, 90)).convert("P", palette=Image.Palette.ADAPTIVE, colors=16),
+        "photo.jpg": noise_image(4, (300, 200)),
+        "square.png": noise_image(5, (128, 128)),
+    }
+    for name, im in images.items():
+        im.save(tmp_path / name)
+    paths = [tmp_path / n for n in images]
+    for res in (16, 128, 160, 224):
+        for p in paths:
+            for mean, std in ((127.5, 127.5), (128.0, 127.0), (0.0, 1.0)):
+                got = load_image(p, res, mean, std)
+                want = reference_input(p, res, mean, std)[0]
+                assert got.dtype == np.float32 and got.shape == (res, res, 3)
+                assert np.array_equal(got, want), (p.name, res, mean, std)
+        batch = load_batch(paths, res)
+        assert batch.shape == (len(paths), res, res, 3) and batch.dtype == np.float32
+        assert np.array_equal(batch, np.stack([reference_input(p, res)[0] for p in paths]))
+    # independent of image_to_input: at the image's own size nothing is resampled
+    px = np.asarray(images["square.png"], dtype=np.float32)
+    assert np.array_equal(load_image(paths[-1], 128, 0.0, 1.0), px)
+    assert np.array_equal(load_image(paths[-1], 128), (px - 127.5) / 127.5)
+    assert load_batch([], 32).shape == (0, 32, 32, 3)
