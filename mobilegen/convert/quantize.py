@@ -12,6 +12,15 @@ graph with ``FakeQuantWithMinMaxArgs`` on every weight and activation (ranges ca
 the float model), then ``tf.compat.v1.lite.TFLiteConverter`` with ``inference_type=tf.uint8``
 quantizes it. The converter therefore chooses biases, op versions and the softmax output scale
 itself; only the ranges are ours.
+
+``Mode`` names the recipes the test suite builds Keras models with. ``Quantize`` x ``IO`` is what
+``mobilegen convert`` offers for any converter (Keras, SavedModel, TF1 frozen graph:
+mobilegen.convert.sources); ``configure`` sets a TFLiteConverter (v2 or v1) up for one pair:
+- ``dynamic``: dynamic-range, int8 weights (per channel) and float activations; the converter
+  only quantizes weights of 1024 elements or more, smaller ones stay float32.
+- ``int8``: full integer; ``--io`` picks float32 (QUANTIZE/DEQUANTIZE at the edges), int8 or
+  uint8 (a QUANTIZE uint8 -> int8 after the input and int8 -> uint8 before the output).
+- ``uint8``: the legacy per-tensor path (see above, or a frozen graph's own FakeQuant ranges).
 """
 
 from __future__ import annotations
@@ -30,6 +39,44 @@ class Mode(str, Enum):
     int8 = "int8"  # full integer, float input/output through QUANTIZE/DEQUANTIZE
     int8_io = "int8_io"  # full integer, int8 input and output
     uint8 = "uint8"  # legacy per-tensor asymmetric uint8, uint8 input and output
+
+
+class Quantize(str, Enum):
+    """`mobilegen convert --quantize`."""
+
+    float32 = "float32"
+    float16 = "float16"
+    dynamic = "dynamic"  # int8 weights, float activations (hybrid ops)
+    int8 = "int8"  # full integer, calibrated
+    uint8 = "uint8"  # legacy per-tensor asymmetric uint8
+
+
+class IO(str, Enum):
+    """`mobilegen convert --io`: the type of the model's input and output tensors."""
+
+    float32 = "float32"
+    int8 = "int8"
+    uint8 = "uint8"
+
+
+# The --io each quantization allows; the first is its default.
+ALLOWED_IO = {
+    Quantize.float32: (IO.float32,),
+    Quantize.float16: (IO.float32,),
+    Quantize.dynamic: (IO.float32,),
+    Quantize.int8: (IO.float32, IO.int8, IO.uint8),
+    Quantize.uint8: (IO.uint8,),
+}
+
+# The Mode each (Quantize, IO) pair is, where the test suite has one.
+MODES = {
+    (Quantize.float32, IO.float32): Mode.float32,
+    (Quantize.float16, IO.float32): Mode.float16,
+    (Quantize.int8, IO.float32): Mode.int8,
+    (Quantize.int8, IO.int8): Mode.int8_io,
+    (Quantize.uint8, IO.uint8): Mode.uint8,
+}
+_RECIPES = {mode: pair for pair, mode in MODES.items()}
 
 
 # Ops that only appear when the converter failed to freeze the variables into constants.
@@ -88,14 +135,20 @@ def _converter(model, shape: tuple[int, ...]):
         return tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
 
 
-def _convert_tf(model, mode: Mode, calibration: np.ndarray) -> bytes:
+def configure(converter, quantize: Quantize, io: IO, calibration: np.ndarray | None) -> None:
+    """Set a TFLiteConverter (``tf.lite`` or ``tf.compat.v1.lite``) up for ``quantize`` with
+    ``io`` tensors. ``calibration`` (``[n][...]`` float32, as the model's input takes it) drives
+    int8. The legacy uint8 settings of a frozen graph are the caller's (sources.py): they need
+    the input's mean/std rather than samples."""
     tf = tensorflow()
 
-    converter = _converter(model, input_shape(model))
-    if mode is Mode.float16:
+    if quantize is Quantize.float16:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    elif mode in (Mode.int8, Mode.int8_io):
+    elif quantize is Quantize.dynamic:
+        # Optimize.DEFAULT without a representative dataset: weights only.
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize is Quantize.int8:
 
         def representative():
             for x in calibration:
@@ -104,9 +157,14 @@ def _convert_tf(model, mode: Mode, calibration: np.ndarray) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if mode is Mode.int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+        if io is not IO.float32:
+            converter.inference_input_type = getattr(tf, io.value)
+            converter.inference_output_type = getattr(tf, io.value)
+
+
+def _convert_tf(model, mode: Mode, calibration: np.ndarray) -> bytes:
+    converter = _converter(model, input_shape(model))
+    configure(converter, *_RECIPES[mode], calibration)
     with quiet():
         return bytes(converter.convert())
 
@@ -126,6 +184,7 @@ def quantize_input(model: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def _check(model: bytes, calibration: np.ndarray) -> None:
+    """Reject a converted model without real weights (VAR_HANDLE...) or with a dead output."""
     from mobilegen.verify.reference import run_reference
     from ai_edge_litert.interpreter import Interpreter
 
