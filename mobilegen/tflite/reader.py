@@ -7,6 +7,12 @@ ModelFormatError that names what was being read.
 
 Constant sparse tensors (Tensor.sparsity) are densified here (mobilegen.tflite.sparsity), so the
 Graph only ever holds dense constants; DENSIFY ops then fold at plan time.
+
+Dynamic-range ("hybrid") models run CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on a float
+input and a float output with int8 weights; LiteRT's CPU kernels quantize the input on the fly.
+TFLite's GPU delegate instead dequantizes those weights once, at load time, and runs the op in
+float. The reader does the same (`_fold_hybrid_weights`): such weights become float32 constants,
+scale * (q - zero_point) per channel, so the rest of mobilegen sees an ordinary float graph.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from tflite.TensorType import TensorType
 
 from mobilegen.errors import ModelFormatError
 from mobilegen.ir.graph import Graph, Op, Quantization, Tensor
+from mobilegen.ir.passes import _dequantized_constant as dequantized_constant  # the GPU delegate's rounding
 from mobilegen.tflite.options import OptionsError, parse_options
 from mobilegen.tflite.sparsity import DENSE, SPARSE_CSR, DimensionMetadata, Sparsity, SparsityError, densify
 
@@ -62,6 +69,35 @@ def read_model(data: bytes, *, source: str = "model") -> Graph:
             f"{source}: file identifier is {data[4:8]!r}, expected {FILE_IDENTIFIER!r} (not a .tflite model)"
         )
     return _Reader(data, source).graph()
+
+
+# Ops that LiteRT runs "hybrid" (float activations, 8-bit weights) and their weights input.
+HYBRID_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
+
+
+def _fold_hybrid_weights(tensors: list[Tensor], ops: list[Op]) -> None:
+    """Dequantize, in place, the 8-bit constant weights of hybrid ops into float32 constants.
+
+    Only weights whose every reader is a hybrid op are folded: an int8 constant that an integer
+    op (or a DEQUANTIZE) also reads keeps its type, and a malformed mix is left for the plan to
+    report."""
+    def hybrid(op: Op) -> bool:
+        if op.opcode not in HYBRID_OPS or len(op.inputs) <= HYBRID_OPS[op.opcode]:
+            return False
+        x, w, y = tensors[op.inputs[0]], tensors[op.inputs[HYBRID_OPS[op.opcode]]], tensors[op.outputs[0]]
+        return (x.dtype == y.dtype == "float32" and w.is_const and w.dtype in ("int8", "uint8")
+                and w.quant is not None)
+
+    readers: dict[int, list[Op]] = {}
+    for op in ops:
+        for i in op.inputs:
+            if i >= 0:
+                readers.setdefault(i, []).append(op)
+    weights = {op.inputs[HYBRID_OPS[op.opcode]] for op in ops if hybrid(op)}
+    for i in sorted(weights):
+        if all(hybrid(op) and op.inputs[HYBRID_OPS[op.opcode]] == i for op in readers[i]):
+            t = tensors[i]
+            t.data, t.dtype, t.quant = dequantized_constant(t), "float32", None
 
 
 def read_model_file(path) -> Graph:
@@ -119,6 +155,7 @@ class _Reader:
         n_out = self._length("subgraph outputs", sub.OutputsLength)
         inputs = tuple(int(i) for i in self._array("subgraph inputs", sub.InputsAsNumpy, n_in))
         outputs = tuple(int(i) for i in self._array("subgraph outputs", sub.OutputsAsNumpy, n_out))
+        _fold_hybrid_weights(tensors, ops)
         desc = self._guard("the description", model.Description) or b""
         return Graph(
             tensors=tensors,
