@@ -1,13 +1,53 @@
-"""`mobilegen build`: placeholder until its owner lands it (see /work/issue8_contract.md)."""
-
 from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
 
 import typer
 
-from mobilegen.cli.common import user_errors
+from mobilegen.cli.common import progress, user_errors
+
+
+class BuildTarget(str, Enum):
+    android = "android"
+    ios = "ios"
+    all = "all"
+
+
+class Quantize(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    dynamic = "dynamic"
+    int8 = "int8"
+    uint8 = "uint8"
 
 
 @user_errors
-def build_cmd() -> None:
-    """Not implemented yet."""
-    raise NotImplementedError("build")
+def build_cmd(
+    config: Path = typer.Argument(None, exists=True, dir_okay=False, help="mobilegen.toml (default: ./mobilegen.toml when there is one)."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="The output directory."),
+    model: Path = typer.Option(None, "--model", exists=True, help="Take this model (.keras, .h5, .tflite, frozen .pb, SavedModel dir) instead of training; overrides model.file."),
+    data: str = typer.Option(None, "--data", help="An image folder or 'builtin': what to train on, or (with a model) to calibrate and evaluate on; overrides model.data."),
+    target: BuildTarget = typer.Option(None, "--target", help="Which projects to generate (default: targets.platforms, else all)."),
+    quantize: Quantize = typer.Option(None, "--quantize", help="The deployed model's quantization (default: convert.quantize, else int8)."),
+    as_json: bool = typer.Option(False, "--json", help="Print build.json on stdout instead of the summary table."),
+) -> None:
+    """Train (or take) a model, convert, evaluate, generate the projects and verify them on the host: the main job."""
+    from mobilegen.build import check, report_json, run_build, summary
+    from mobilegen.config import CONFIG_NAME, BuildConfig, load_config
+
+    if config is None and model is None and Path(CONFIG_NAME).is_file():
+        config = Path(CONFIG_NAME)
+    cfg = load_config(config) if config is not None else BuildConfig()
+    if model is not None:
+        cfg.set("model", "file", str(model))
+    if data is not None:
+        cfg.set("model", "data", data)
+    if target is not None:
+        cfg.set("targets", "platforms", ["android", "ios"] if target is BuildTarget.all else [target.value])
+    if quantize is not None:
+        cfg.set("convert", "quantize", quantize.value)
+    report = run_build(cfg, out, progress)
+    typer.echo(json.dumps(report_json(report), indent=1) if as_json else summary(report))
+    check(report)

@@ -1,0 +1,397 @@
+"""`mobilegen build`: the main job. A checked configuration (mobilegen.config) in, then
+
+    train (or take a model) -> convert (float32 + the deployed mode) -> evaluate on the validation
+    split -> generate the Android / iOS projects -> verify them on the host -> a summary
+
+into one output directory:
+
+    DIR/train/                    what `mobilegen train` writes (model.keras, labels.txt, metrics.json, logs/)
+    DIR/model-float32.tflite      the float reference conversion (with TFLite metadata)
+    DIR/model-<mode>.tflite       the deployed model (int8 by default)
+    DIR/evaluation.json           top-1 / top-5 / agreement of every model on the validation split
+    DIR/android/, DIR/ios/        the generated projects
+    DIR/verify/                   per target and backend: the input, the engine's and the simulator's dumps
+    DIR/build.json                every figure of the summary, for scripts
+
+Each stage is a function of the previous stages' results; `run_build` times them and collects the
+rows of the summary. A failed host verification does not stop the summary: it is printed, then
+`build` exits non-zero (CI gates on it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mobilegen import __version__
+from mobilegen.config import BuildConfig
+from mobilegen.errors import ToleranceExceeded, UserInputError
+
+DEFAULT_QUANTIZE = "int8"
+DEFAULT_PLATFORMS = ("android", "ios")
+DEFAULT_BACKENDS = ("cpu", "gpu")
+DEFAULT_APP_NAME = "Mobilegen Classifier"
+KERAS_SUFFIXES = (".keras", ".h5")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ModelSource:
+    """What the model stage produced: a Keras model to convert, or a .tflite to take as is."""
+
+    kind: str  # "keras" | "savedmodel" | "frozen" | "tflite"
+    path: Path
+    labels: list[str] | None
+    description: str
+    data: Path | str | None = None  # the dataset (trained on, or given for evaluation)
+    val_split: float = 0.2
+    seed: int = 0
+    train_metrics: dict | None = None
+
+
+@dataclass
+class Verification:
+    target: str
+    backend: str
+    ok: bool
+    detail: str  # "bit-exact, 31/31 tensors" / "max rel 3e-6 over 31 tensors" / what failed
+    timing: str = ""
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    source: ModelSource | None = None
+    models: dict[str, Path] = field(default_factory=dict)  # mode -> .tflite
+    deployed: str | None = None
+    evaluations: list[dict] = field(default_factory=list)  # {name, top1, top5, agreement, n}
+    projects: dict[str, Path] = field(default_factory=dict)
+    verifications: list[Verification] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verifications)
+
+
+def _source_kind(path: Path) -> str:
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        raise UserInputError(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return "tflite"
+    if suffix in KERAS_SUFFIXES:
+        return "keras"
+    if suffix == ".pb":
+        return "frozen"
+    raise UserInputError(f"{path}: expected a .keras / .h5 Keras model, a .tflite, a frozen .pb or a SavedModel directory")
+
+
+def _labels_beside(path: Path) -> list[str] | None:
+    from mobilegen.inputs import read_labels
+
+    beside = (path if path.is_dir() else path.parent) / "labels.txt"
+    return read_labels(beside) if beside.is_file() else None
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+def stage_model(cfg: BuildConfig, out: Path, progress: Progress) -> ModelSource:
+    """Train on [model].data, or take [model].file."""
+    from mobilegen.inputs import read_labels
+
+    labels_path = cfg.get("model", "labels")
+    labels = read_labels(labels_path) if labels_path else None
+    file, data = cfg.get("model", "file"), cfg.get("model", "data")
+    val_split, seed = cfg.get("train", "val_split", 0.2), cfg.get("train", "seed", 0)
+    if file is not None:
+        file = Path(file)
+        if not file.exists():
+            raise UserInputError(f"{file}: no such model")
+        kind = _source_kind(file)
+        if kind == "frozen":
+            for key in ("input_array", "output_array", "input_shape"):
+                if cfg.get("convert", key) is None:
+                    raise UserInputError(f"{file}: a frozen graph needs convert.{key} (--{key.replace('_', '-')})")
+        return ModelSource(kind, file, labels or _labels_beside(file), f"{file.name} ({kind})", data, val_split, seed)
+    if data is None:
+        raise UserInputError("nothing to build: set model.data (a dataset to train on) or model.file (a model), "
+                             "or pass --model FILE")
+    from mobilegen.train import TrainConfig, train
+
+    fields = {k: cfg.get("model", k) for k in ("arch", "alpha", "resolution")}
+    fields |= dict(cfg.values.get("train", {}))
+    tc = TrainConfig(data=data, out=out / "train", **{k: v for k, v in fields.items() if v is not None})
+    result = train(tc, progress=progress)
+    metrics = result.metrics
+    desc = (f"MobileNet {metrics.get('arch', tc.arch).upper()} alpha {metrics.get('alpha', tc.alpha)}, "
+            f"{metrics.get('resolution', tc.resolution)} px, trained on {data}")
+    trained_labels = read_labels(out / "train" / "labels.txt")
+    return ModelSource("keras", out / "train" / "model.keras", labels or trained_labels, desc, data,
+                       tc.val_split, tc.seed, metrics)
+
+
+def stage_convert(cfg: BuildConfig, src: ModelSource, out: Path, progress: Progress) -> dict[str, Path]:
+    """The float32 reference and the deployed mode, each with labels and normalization metadata."""
+    if src.kind == "tflite":
+        return {"given": src.path}
+    from mobilegen.convert.sources import convert_model
+
+    mode = cfg.get("convert", "quantize", DEFAULT_QUANTIZE)
+    models = {}
+    for m in dict.fromkeys(("float32", mode)):
+        path = out / f"model-{m}.tflite"
+        progress(f"converting {src.path.name} to {m}")
+        buf = convert_model(
+            src.path, quantize=m, io=cfg.get("convert", "io", "float32") if m == mode else "float32",
+            calibration=src.data, labels=src.labels,
+            mean=cfg.get("convert", "mean", 127.5), std=cfg.get("convert", "std", 127.5),
+            calibration_samples=cfg.get("convert", "calibration_samples"),
+            input_array=cfg.get("convert", "input_array"), output_array=cfg.get("convert", "output_array"),
+            input_shape=cfg.get("convert", "input_shape"), seed=src.seed, val_split=src.val_split,
+        )
+        path.write_bytes(buf)
+        models[m] = path
+    return models
+
+
+def _validation(src: ModelSource):
+    """(classes, validation samples) of the source's dataset, or None without one."""
+    if src.data is None:
+        return None
+    from mobilegen.data.folder import resolve_data, split
+
+    folder = resolve_data(src.data)
+    _, val = split(folder, src.val_split, src.seed)
+    return folder.classes, val
+
+
+def stage_evaluate(src: ModelSource, models: dict[str, Path], cfg: BuildConfig, progress: Progress) -> list[dict]:
+    """Top-1 / top-5 of the Keras model and every .tflite on the validation split, and how often
+    each agrees with the float reference (Keras, else the first model)."""
+    from mobilegen.evaluate import agreement, evaluate_keras, evaluate_tflite
+
+    held_out = _validation(src)
+    if held_out is None:
+        return []
+    classes, val = held_out
+    mean, std = cfg.get("convert", "mean", 127.5), cfg.get("convert", "std", 127.5)
+    runs = []
+    if src.kind == "keras":
+        progress(f"evaluating {src.path.name} (Keras, float) on {len(val)} validation images")
+        runs.append(("Keras float", evaluate_keras(src.path, val, classes, mean=mean, std=std)))
+    for mode, path in models.items():
+        progress(f"evaluating {path.name} in the simulator on {len(val)} validation images")
+        runs.append((f"{path.name}", evaluate_tflite(path, val, classes, mean=mean, std=std)))
+    reference = runs[0][1]
+    return [{"name": name, "n": e.n, "top1": e.top1, "top5": e.top5,
+             "agreement": agreement(e, reference), "images_per_second": e.images_per_second}
+            for name, e in runs]
+
+
+def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out: Path, progress: Progress) -> dict[str, Path]:
+    from mobilegen.render.escape import validate_package
+    from mobilegen.targets.android import AndroidOptions, generate_android
+    from mobilegen.targets.android_files import validate_sdk_name
+    from mobilegen.targets.ios import DEFAULT_BUNDLE_ID, IOSOptions, generate_ios
+    from mobilegen.targets.ios_files import DEFAULT_MODULE, validate_bundle_id, validate_module
+
+    app_name = cfg.get("targets", "app_name", DEFAULT_APP_NAME)
+    precision = cfg.get("targets", "precision")
+    jobs = []
+    for platform in cfg.get("targets", "platforms", list(DEFAULT_PLATFORMS)):
+        if platform == "android":
+            package = cfg.get("android", "package", "com.example.mobilegen")
+            validate_package(package)
+            name = cfg.get("android", "name")
+            if name is not None:
+                validate_sdk_name(name)
+            opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=labels, precision=precision)
+            jobs.append((platform, generate_android, opts))
+        else:
+            opts = IOSOptions(bundle_id=validate_bundle_id(cfg.get("ios", "bundle_id", DEFAULT_BUNDLE_ID)),
+                              module=validate_module(cfg.get("ios", "module", DEFAULT_MODULE)),
+                              app_name=app_name, labels=labels, precision=precision)
+            jobs.append((platform, generate_ios, opts))
+    for platform, generate, opts in jobs:  # a conflict in any project stops all before anything is written
+        generate(model, out / platform, opts, dry_run=True)
+    projects = {}
+    for platform, generate, opts in jobs:
+        progress(f"generating the {platform} project")
+        generate(model, out / platform, opts)
+        projects[platform] = out / platform
+    return projects
+
+
+def _verification_input(src: ModelSource, project: Path) -> Path:
+    """An image to verify with: the first validation image, else the project's sample picture."""
+    held_out = _validation(src)
+    if held_out is not None and held_out[1]:
+        return held_out[1][0].path
+    found = sorted(project.rglob("sample.png"))
+    if not found:
+        raise UserInputError(f"{project}: no sample.png to verify with")
+    return found[0]
+
+
+def _compare_detail(rows) -> tuple[bool, str]:
+    compared = [r for r in rows if not r.skipped]
+    bad = [r for r in compared if not r.ok]
+    if bad:
+        return False, f"{len(bad)} of {len(compared)} tensors over tolerance, first: tensor {bad[0].index} '{bad[0].name}'"
+    if all(r.equal == 1.0 for r in compared):
+        return True, f"bit-exact, {len(compared)}/{len(compared)} tensors"
+    worst = max((r.rel or 0.0) for r in compared)
+    return True, f"within tolerance, {len(compared)} tensors (max rel {worst:.1e})"
+
+
+def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict[str, Path], out: Path,
+                 progress: Progress) -> list[Verification]:
+    """Build each project's engine here and run it on each backend; compare every tensor with the
+    simulator at the project's precision. Also the simulator against LiteRT's reference kernels on
+    the same input, when LiteRT is installed."""
+    from mobilegen.compare import compare_paths
+    from mobilegen.dump import write_dump
+    from mobilegen.export import plan_for_precision
+    from mobilegen.inputs import load_input
+    from mobilegen.plan import folded_tensors
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model
+    from mobilegen.verify.host import build_host, run_host
+
+    buf = model.read_bytes()
+    g = read_model(buf, source=str(model))
+    mean, std = cfg.get("convert", "mean", 127.5), cfg.get("convert", "std", 127.5)
+    root = out / "verify"
+    image = _verification_input(src, next(iter(projects.values()))) if projects else None
+    results = []
+    if image is None:
+        return results
+    x = load_input(image, g.tensors[g.inputs[0]], mean, std)
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "input.npy", x)
+    plan, precision = plan_for_precision(g, cfg.get("targets", "precision"))
+    sim = Simulator(plan)
+    write_dump(root / "simulator", plan.graph, sim.run([x]), folded_tensors(plan))
+    try:
+        from mobilegen.verify.reference import run_reference
+    except ImportError:  # the verify extra (LiteRT) is not installed
+        run_reference = None
+    if run_reference is not None and precision == plan_for_precision(g)[1]:
+        progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
+        write_dump(root / "litert", g, run_reference(buf, x))
+        ok, detail = _compare_detail(compare_paths(root / "simulator", root / "litert"))
+        results.append(Verification("simulator", "LiteRT BUILTIN_REF", ok, detail))
+    for platform, project in projects.items():
+        progress(f"building the {platform} engine on this machine")
+        runner = build_host(project)
+        for backend in cfg.get("verify", "backends", list(DEFAULT_BACKENDS)):
+            name = f"{platform}-{backend}"
+            progress(f"running the {platform} engine on the {backend} backend")
+            report = run_host(runner, project, root / "input.npy", root / f"{name}.npy", dump_dir=root / name,
+                              backend=backend, repeat=4)
+            ok, detail = _compare_detail(compare_paths(root / name, root / "simulator"))
+            timing = ""
+            if "first_run_ms" in report:
+                timing = f"cold {report['first_run_ms']:.1f} ms, warm {report['best_warm_run_ms']:.1f} ms"
+            label = {"cpu": "cpu", "gpu": "gpu (Metal, host executor)" if platform == "ios" else "gpu (GLES 3.1, Mesa)"}[backend]
+            results.append(Verification(platform, label, ok, detail, timing))
+    return results
+
+
+# -- the whole job --------------------------------------------------------------------------------
+
+def run_build(cfg: BuildConfig, out: Path, progress: Progress) -> BuildReport:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = BuildReport(out)
+
+    def timed(name, fn, *args):
+        t0 = time.perf_counter()
+        value = fn(*args)
+        report.stages[name] = time.perf_counter() - t0
+        return value
+
+    src = report.source = timed("train" if cfg.get("model", "file") is None else "load", stage_model, cfg, out, progress)
+    report.models = timed("convert", stage_convert, cfg, src, out, progress)
+    report.deployed = list(report.models)[-1]
+    deployed = report.models[report.deployed]
+    if src.data is not None:
+        report.evaluations = timed("evaluate", stage_evaluate, src, report.models, cfg, progress)
+    else:
+        report.notes.append("no dataset given (model.data / --data): accuracy not measured")
+    report.projects = timed("generate", stage_generate, cfg, deployed, src.labels, out, progress)
+    report.verifications = timed("verify", stage_verify, cfg, src, deployed, report.projects, out, progress)
+    (out / "build.json").write_text(json.dumps(report_json(report), indent=1) + "\n")
+    if report.evaluations:
+        (out / "evaluation.json").write_text(json.dumps(report.evaluations, indent=1) + "\n")
+    return report
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of a generated project's files (not `verify`'s build folder inside it)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and ".mobilegen" not in p.relative_to(path).parts)
+
+
+def report_json(r: BuildReport) -> dict:
+    return {
+        "tool_version": __version__,
+        "model": r.source.description if r.source else None,
+        "labels": r.source.labels if r.source else None,
+        "models": {m: {"path": str(p), "bytes": _size(p)} for m, p in r.models.items()},
+        "deployed": r.deployed,
+        "evaluation": r.evaluations,
+        "train": r.source.train_metrics if r.source else None,
+        "projects": {t: str(p) for t, p in r.projects.items()},
+        "verification": [v.__dict__ for v in r.verifications],
+        "stages_seconds": {k: round(v, 2) for k, v in r.stages.items()},
+        "ok": r.ok,
+        "notes": r.notes,
+    }
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
+
+
+def summary(r: BuildReport) -> str:
+    lines = ["== mobilegen build: summary =="]
+    lines.append(f"model      {r.source.description}" + (f", {len(r.source.labels)} classes" if r.source.labels else ""))
+    if r.evaluations:
+        n = r.evaluations[0]["n"]
+        lines.append(f"accuracy   on the validation split ({n} images)")
+        lines.append(f"           {'model':<28} {'top-1':>7} {'top-5':>7}  agrees with {r.evaluations[0]['name']}")
+        for e in r.evaluations:
+            lines.append(f"           {e['name']:<28} {e['top1'] * 100:6.1f}% {e['top5'] * 100:6.1f}%  {e['agreement'] * 100:6.1f}%")
+    sizes = ", ".join(f"{p.name} {_mb(_size(p))}" for p in r.models.values())
+    lines.append(f"sizes      {sizes}")
+    for target, project in r.projects.items():
+        lines.append(f"           {target}/ project {_mb(_size(project))}")
+    lines.append("verify     " + ("(no projects)" if not r.verifications else f"{'what':<10} {'backend':<28} result"))
+    for v in r.verifications:
+        mark = "ok  " if v.ok else "FAIL"
+        lines.append(f"           {v.target:<10} {v.backend:<28} {mark} {v.detail}" + (f"; {v.timing}" if v.timing else ""))
+    for note in r.notes:
+        lines.append(f"note       {note}")
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in r.stages.items())
+    lines.append(f"stages     {stages}; total {sum(r.stages.values()):.1f} s")
+    lines.append(f"outputs    {r.out} (build.json: every figure above)")
+    return "\n".join(lines)
+
+
+def check(r: BuildReport) -> None:
+    """Raise (exit 1) when any host verification failed."""
+    bad = [v for v in r.verifications if not v.ok]
+    if bad:
+        raise ToleranceExceeded(f"verification failed: {bad[0].target} {bad[0].backend}: {bad[0].detail}")
