@@ -263,3 +263,130 @@ def test_load_image_equals_the_simulators_input(tmp_path):
     assert np.array_equal(load_image(paths[-1], 128, 0.0, 1.0), px)
     assert np.array_equal(load_image(paths[-1], 128), (px - 127.5) / 127.5)
     assert load_batch([], 32).shape == (0, 32, 32, 3)
+
+
+# -- the built-in dataset ---------------------------------------------------------------------------
+from mobilegen.data import builtin as B  # noqa: E402
+
+SMALL = dict(per_class=6, size=48)
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.png"))}
+
+
+def test_builtin_is_deterministic_per_seed(tmp_path):
+    a = files_of(B.render_builtin(tmp_path / "a", **SMALL, seed=0))
+    b = files_of(B.render_builtin(tmp_path / "b", **SMALL, seed=0))
+    c = files_of(B.render_builtin(tmp_path / "c", **SMALL, seed=1))
+    assert len(a) == 6 * len(B.builtin_classes()) and a == b
+    assert a.keys() == c.keys() and all(a[k] != c[k] for k in a)
+    # more images per class keep the first ones
+    d = files_of(B.render_builtin(tmp_path / "d", per_class=8, size=48, seed=0))
+    assert all(d[k] == v for k, v in a.items()) and len(d) == 8 * len(B.builtin_classes())
+
+
+def test_builtin_is_idempotent(tmp_path, monkeypatch):
+    dest = B.render_builtin(tmp_path / "ds", **SMALL)
+    before = {p: p.stat().st_mtime_ns for p in dest.rglob("*")}
+
+    def no_render(*a, **k):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(B, "render_image", no_render)
+    assert B.render_builtin(tmp_path / "ds", **SMALL) == dest
+    assert {p: p.stat().st_mtime_ns for p in dest.rglob("*")} == before
+    # other parameters in the same folder: rendered again (and the stamp says so)
+    with pytest.raises(AssertionError, match="rendered again"):
+        B.render_builtin(tmp_path / "ds", per_class=7, size=48)
+    assert files_of(dest).keys() == before_pngs(before, dest)  # the failed render left the old one intact
+
+
+def before_pngs(before: dict, root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in before if p.suffix == ".png"}
+
+
+def test_builtin_interrupted_render_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(cls, size, rng):
+        calls.append(cls)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return Image.new("RGB", (size, size))
+
+    monkeypatch.setattr(B, "render_image", failing)
+    monkeypatch.setattr(B, "RENDER_THREADS", 1)
+    with pytest.raises(KeyboardInterrupt):
+        B.render_builtin(tmp_path / "ds", **SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_builtin_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(UserInputError, match="not a built-in dataset"):
+        B.render_builtin(tmp_path / "mine", **SMALL)
+    assert (tmp_path / "mine" / "photo.jpg").read_bytes() == b"x"
+
+
+def test_builtin_default_location_and_resolve_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOBILEGEN_CACHE", str(tmp_path / "cache"))
+    assert B.default_dest(250, 128, 0) == tmp_path / "cache" / f"builtin-v{B.RENDER_VERSION}-250x128-s0"
+    monkeypatch.delenv("MOBILEGEN_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert B.default_dest() == tmp_path / "home" / ".cache" / "mobilegen" / f"builtin-v{B.RENDER_VERSION}-{B.DEFAULT_PER_CLASS}x{B.DEFAULT_SIZE}-s0"
+    # resolve_data("builtin") renders the default dataset (here made small) and scans it
+    render = B.render_builtin
+    small = lambda: render(B.default_dest(5, 32, 0), per_class=5, size=32)  # noqa: E731
+    monkeypatch.setattr(B, "render_builtin", small)
+    f = F.resolve_data("builtin")
+    assert f.root == B.default_dest(5, 32, 0).resolve() and f.classes == B.builtin_classes() and f.skipped == []
+    assert [sum(s.label == c for s in f.samples) for c in range(len(f.classes))] == [5] * len(f.classes)
+    assert F.resolve_data("builtin").samples == f.samples  # the second time from the cache
+    with Image.open(f.samples[0].path) as im:
+        assert im.size == (32, 32) and im.mode == "RGB"
+
+
+def test_builtin_classes_are_balanced_and_varied(tmp_path):
+    per_class, size = 24, 64
+    f = scan_folder(B.render_builtin(tmp_path / "ds", per_class=per_class, size=size))
+    assert f.classes == B.builtin_classes() and len(f.classes) >= 5 and f.skipped == []
+    x = load_batch([s.path for s in f.samples], size, 0.0, 1.0)
+    y = np.array([s.label for s in f.samples])
+    assert np.bincount(y).tolist() == [per_class] * len(f.classes)
+    for c in range(len(f.classes)):
+        xc = x[y == c]
+        # no two images of a class are near-identical, and pixels vary a lot across the class
+        d = np.abs(xc[:, None] - xc[None]).mean(axis=(2, 3, 4))
+        assert d[~np.eye(len(xc), dtype=bool)].min() > 10, f.classes[c]
+        assert xc.std(axis=0).mean() > 40, f.classes[c]
+    # the figure moves, grows, turns and stretches
+    figs = [B.draw_figure(cls, size, B._rng(0, label, i))[1] for label, cls in enumerate(B.builtin_classes()) for i in range(20)]
+    for field_, spread in (("cx", 0.1 * size), ("cy", 0.1 * size), ("radius", 0.04 * size), ("rotation", 1.0), ("aspect", 0.1)):
+        assert np.std([getattr(g, field_) for g in figs]) > spread, field_
+
+
+def ridge_accuracy(xtr, ytr, xva, yva, lam) -> float:
+    """Validation accuracy of a one-hot least-squares (ridge) classifier on the given features."""
+    a = xtr.reshape(len(xtr), -1).astype(np.float64)
+    b = xva.reshape(len(xva), -1).astype(np.float64)
+    mu = a.mean(0)
+    a, b = a - mu, b - mu
+    targets = np.eye(ytr.max() + 1)[ytr]
+    alpha = np.linalg.solve(a @ a.T + lam * np.eye(len(a)), targets - targets.mean(0))
+    return float(np.mean((b @ (a.T @ alpha)).argmax(1) == yva))
+
+
+def test_builtin_is_not_linearly_separable_or_colour_coded(tmp_path):
+    """No shortcut: neither raw pixels (linear) nor colour statistics separate the classes; each
+    would reach ~1.0 on a dataset where position, colour or background told the class."""
+    f = scan_folder(B.render_builtin(tmp_path / "ds", per_class=60, size=32))
+    train, val = split(f, 0.25, seed=0)
+    xtr, xva = (load_batch([s.path for s in part], 32) for part in (train, val))
+    ytr, yva = (np.array([s.label for s in part]) for part in (train, val))
+    chance = 1 / len(f.classes)
+    for lam in (1.0, 100.0):
+        assert ridge_accuracy(xtr, ytr, xva, yva, lam) < chance + 0.15
+    stats = lambda x: np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], 1)  # noqa: E731
+    assert ridge_accuracy(stats(xtr), ytr, stats(xva), yva, 1.0) < chance + 0.2
