@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import typer
 
 from mobilegen.cli.common import progress, user_errors
 from mobilegen.errors import UserInputError
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
 
 
 class Target(str, Enum):
@@ -37,7 +39,9 @@ def generate_cmd(
     bundle_id: str = typer.Option(None, "--bundle-id", help="iOS: the sample app's bundle identifier, reverse-DNS (default com.example.mobilegen; the framework gets <ID>.sdk, the tests <ID>.tests)."),
     module: str = typer.Option(None, "--module", help="iOS: the SDK's module, framework and Swift package product name (default MobilegenClassifier)."),
     app_name: str = typer.Option("Mobilegen Classifier", "--app-name", help="The sample app's name."),
-    labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line."),
+    labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line (default: the model's TFLite metadata, else class_<i>)."),
+    mean: float = typer.Option(None, "--mean", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_MEAN})."),
+    std: float = typer.Option(None, "--std", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_STD})."),
     force: bool = typer.Option(False, "--force", help="Overwrite files changed since they were generated."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
 ) -> None:
@@ -56,6 +60,9 @@ def generate_cmd(
             raise UserInputError(f"{stray[0]} applies to --target {platform} or all, not {target.value}")
 
     names = read_labels(labels) if labels is not None else None
+    for option, value in (("--mean", mean), ("--std", std)):
+        if value is not None and (not math.isfinite(value) or (option == "--std" and value == 0)):
+            raise UserInputError(f"{option} {value}: expected a finite number" + (", not 0" if option == "--std" else ""))
     prec = precision.value if precision else None
     jobs = []  # (platform, directory, generate function, options), every option checked before anything is written
     if target.value in ("android", "all"):
@@ -63,11 +70,13 @@ def generate_cmd(
         validate_package(package)
         if name is not None:
             validate_sdk_name(name)
-        opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=names, precision=prec)
+        opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=names, precision=prec,
+                              mean=mean, std=std)
         jobs.append(("android", out / "android" if target.value == "all" else out, generate_android, opts))
     if target.value in ("ios", "all"):
         ios_opts = IOSOptions(bundle_id=validate_bundle_id(DEFAULT_BUNDLE_ID if bundle_id is None else bundle_id),
-                              module=validate_module(DEFAULT_MODULE if module is None else module), app_name=app_name, labels=names, precision=prec)
+                              module=validate_module(DEFAULT_MODULE if module is None else module), app_name=app_name, labels=names, precision=prec,
+                              mean=mean, std=std)
         jobs.append(("ios", out / "ios" if target.value == "all" else out, generate_ios, ios_opts))
 
     if len(jobs) > 1 and not dry_run:

@@ -9,11 +9,12 @@ import typer
 from mobilegen.cli.common import progress, user_errors
 from mobilegen.dump import write_dump
 from mobilegen.errors import UserInputError
-from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, dequantize, load_input, load_labels, top_k
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, IMAGE_SUFFIXES, dequantize, load_input, load_labels, top_k
 from mobilegen.cli.generate import Precision
 from mobilegen.export import plan_for_precision
 from mobilegen.plan import folded_tensors
 from mobilegen.sim.runner import Simulator
+from mobilegen.tflite.metadata import image_normalization, metadata_labels, read_metadata
 from mobilegen.tflite.reader import read_model_file
 
 
@@ -24,9 +25,9 @@ def simulate_cmd(
     output: list[Path] = typer.Option(None, "--output", "-o", dir_okay=False, help="Write the output tensor as .npy; one per graph output, in the model's order (the first ones if fewer)."),
     dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor an operator writes, plus tensors.json."),
     top: int = typer.Option(5, "--top", min=0, help="Print the top K classes of the output."),
-    labels: Path = typer.Option(None, "--labels", help="Class names, one per line."),
-    mean: float = typer.Option(DEFAULT_MEAN, help="Image normalization: (pixel - mean) / std."),
-    std: float = typer.Option(DEFAULT_STD, help="Image normalization: (pixel - mean) / std."),
+    labels: Path = typer.Option(None, "--labels", help="Class names, one per line (default: the model's metadata, else the class numbers)."),
+    mean: float = typer.Option(None, help=f"Image normalization: (pixel - mean) / std (default: the model's metadata, else {DEFAULT_MEAN})."),
+    std: float = typer.Option(None, help=f"Image normalization: (pixel - mean) / std (default: the model's metadata, else {DEFAULT_STD})."),
     precision: Precision = typer.Option(
         None, "--precision", help="As the engine runs it: int8 (integer kernels), fp16 (float kernels, every stored float rounded to float16) or fp32; an int8 model at fp16/fp32 runs dequantized, like TFLite's GPU delegate. Default: the model's own."
     ),
@@ -35,6 +36,12 @@ def simulate_cmd(
     # Everything that can be the user's mistake is checked before the first progress line, so an
     # error is the only line on stderr.
     g = read_model_file(model)
+    # Labels and normalization travel in the model's TFLite metadata when it has any; the options win.
+    meta = read_metadata(model.read_bytes(), source=str(model))
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in input):  # .npy inputs are taken as they are
+        t_in = g.tensors[g.inputs[0]]
+        mean, std = image_normalization(meta, t_in.shape[-1] if t_in.shape else 1, mean=mean, std=std,
+                                        default_mean=DEFAULT_MEAN, default_std=DEFAULT_STD, source=str(model))
     plan, _ = plan_for_precision(g, precision.value if precision else None)
     if len(input) != len(g.inputs):
         names = ", ".join(g.tensors[i].describe() for i in g.inputs)
@@ -43,7 +50,12 @@ def simulate_cmd(
         raise UserInputError(f"{len(output)} --output given; the model has {len(g.outputs)} outputs")
     xs = [load_input(path, g.tensors[i], mean, std) for path, i in zip(input, g.inputs)]
     out_t = g.tensors[g.outputs[0]]
-    names = load_labels(labels, out_t.size) if top else None
+    names = None
+    if top:
+        names = (metadata_labels(meta, out_t.size, source=str(model)) if labels is None else None) or load_labels(labels, out_t.size)
+    if meta is not None:
+        progress(f"read the model's metadata: normalization mean {meta.mean}, std {meta.std}, "
+                 f"{'no labels' if meta.labels is None else f'{len(meta.labels)} labels'} (options given win)")
     progress(f"simulating {len(plan.kernels)} kernels of {model}")
     t0 = time.perf_counter()
     sim = Simulator(plan)

@@ -19,6 +19,7 @@ from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, image_to_input
 from mobilegen.sim.runner import Simulator
 from mobilegen.targets.engine_tree import engine_files
 from mobilegen.targets.writer import FileAction, write_project
+from mobilegen.tflite.metadata import image_normalization, metadata_labels, read_metadata
 from mobilegen.tflite.reader import read_model
 
 CPP_DIR = "sdk/src/main/cpp/"
@@ -45,8 +46,11 @@ class AndroidOptions:
     # derived from the package, see android_files.default_sdk_name).
     name: str | None = None
     app_name: str = "Mobilegen Classifier"
-    labels: list[str] | None = None
+    labels: list[str] | None = None  # default: the model's metadata, else class_<i>
     precision: str | None = None  # default: the model's own (int8 for integer models, fp32 for float)
+    # Image normalization (pixel - mean) / std; default: the model's metadata, else DEFAULT_MEAN/STD.
+    mean: float | None = None
+    std: float | None = None
 
 
 def sample_png(h: int, w: int) -> bytes:
@@ -89,12 +93,25 @@ def class_labels(labels: list[str] | None, classes: int) -> list[str]:
     return labels
 
 
-def golden_files(plan, png: bytes, directory: str) -> dict[str, bytes]:
-    """The golden files of a project's on-device test, under `directory`: the sample picture as
-    the first input (other inputs of a multi-input model: seeded random values) through the
-    simulator, golden_input<n>.bin for every input and golden_output<n>.bin for every output."""
+def preprocessing(model_bytes: bytes, model_name: str, labels: list[str] | None, mean: float | None,
+                  std: float | None, channels: int, classes: int) -> tuple[list[str], float, float]:
+    """The SDK's (labels, mean, std): each given value wins, else the model's TFLite metadata
+    (mobilegen.tflite.metadata), else class_<i> and DEFAULT_MEAN / DEFAULT_STD."""
+    meta = read_metadata(model_bytes, source=model_name)
+    if labels is None:
+        labels = metadata_labels(meta, classes, source=model_name)
+    mean, std = image_normalization(meta, channels, mean=mean, std=std, default_mean=DEFAULT_MEAN,
+                                    default_std=DEFAULT_STD, source=model_name)
+    return class_labels(labels, classes), mean, std
+
+
+def golden_files(plan, png: bytes, directory: str, mean: float = DEFAULT_MEAN, std: float = DEFAULT_STD) -> dict[str, bytes]:
+    """The golden files of a project's on-device test, under `directory`: the sample picture
+    (normalized with the SDK's mean and std) as the first input (other inputs of a multi-input
+    model: seeded random values) through the simulator, golden_input<n>.bin for every input and
+    golden_output<n>.bin for every output."""
     g = plan.graph
-    xs = [image_to_input(io.BytesIO(png), g.tensors[g.inputs[0]], DEFAULT_MEAN, DEFAULT_STD)]
+    xs = [image_to_input(io.BytesIO(png), g.tensors[g.inputs[0]], mean, std)]
     xs += [golden_input(g.tensors[i], seed) for seed, i in enumerate(g.inputs[1:], 1)]
     values = Simulator(plan).run(xs)
     files = {f"{directory}golden_input{n}.bin": np.ascontiguousarray(x).tobytes() for n, x in enumerate(xs)}
@@ -117,11 +134,11 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     check_android_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
     classes = t_out.size
-    labels = class_labels(opts.labels, classes)
-
     _, h, w, c = t_in.shape
+    labels, mean, std = preprocessing(model_bytes, model_name, opts.labels, opts.mean, opts.std, c, classes)
+
     png = sample_png(h, w)
-    files: dict[str, str | bytes] = golden_files(plan, png, TEST_ASSETS)
+    files: dict[str, str | bytes] = golden_files(plan, png, TEST_ASSETS, mean, std)
     files[SAMPLE_IMAGE] = png
 
     sha = hashlib.sha256(model_bytes).hexdigest()
@@ -146,7 +163,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         "app_name": opts.app_name,
         "labels": labels,
         "model_name": model_name,
-        "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": DEFAULT_MEAN, "std": DEFAULT_STD, **qinfo(t_in)},
+        "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": mean, "std": std, **qinfo(t_in)},
         "output": {"classes": classes, "dtype": t_out.dtype, **qinfo(t_out)},
         "inputs": [spec(i) for i in g.inputs],
         "outputs": [spec(i) for i in g.outputs],

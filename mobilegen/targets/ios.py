@@ -22,9 +22,8 @@ from mobilegen import __version__
 from mobilegen.dump import tensor_record
 from mobilegen.errors import UserInputError
 from mobilegen.export import export_plan, plan_for_precision
-from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
 from mobilegen.render.escape import plist
-from mobilegen.targets.android import FLOAT_TOLERANCE, class_labels, golden_files, sample_png
+from mobilegen.targets.android import FLOAT_TOLERANCE, golden_files, preprocessing, sample_png
 from mobilegen.targets.engine_tree import engine_files
 from mobilegen.targets.ios_files import (DEFAULT_MODULE, app_target_name, ios_files, validate_bundle_id,
                                          validate_module)
@@ -71,8 +70,11 @@ class IOSOptions:
     bundle_id: str = DEFAULT_BUNDLE_ID
     module: str = DEFAULT_MODULE
     app_name: str = "Mobilegen Classifier"
-    labels: list[str] | None = None
+    labels: list[str] | None = None  # default: the model's metadata, else class_<i>
     precision: str | None = None  # default: the model's own (int8 for integer models, fp32 for float)
+    # Image normalization (pixel - mean) / std; default: the model's metadata, else DEFAULT_MEAN/STD.
+    mean: float | None = None
+    std: float | None = None
 
 
 def check_ios_model(g) -> None:
@@ -269,11 +271,11 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
     check_ios_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
     classes = t_out.size
-    labels = class_labels(opts.labels, classes)
-
     _, h, w, c = t_in.shape
+    labels, mean, std = preprocessing(model_bytes, model_name, opts.labels, opts.mean, opts.std, c, classes)
+
     png = sample_png(h, w)
-    files: dict[str, str | bytes] = golden_files(plan, png, "Tests/")  # the XCTest's
+    files: dict[str, str | bytes] = golden_files(plan, png, "Tests/", mean, std)  # the XCTest's
     files[SAMPLE_IMAGE] = png
 
     sha = hashlib.sha256(model_bytes).hexdigest()
@@ -302,7 +304,7 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
         "tool_version": __version__,
         "model_sha256": sha,
         "precision": em.precision,
-        "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": DEFAULT_MEAN, "std": DEFAULT_STD, **qinfo(t_in)},
+        "input": {"h": h, "w": w, "c": c, "dtype": t_in.dtype, "mean": mean, "std": std, **qinfo(t_in)},
         "output": {"classes": classes, "dtype": t_out.dtype, **qinfo(t_out)},
         "inputs": [spec(i) for i in g.inputs],
         "outputs": [spec(i) for i in g.outputs],
