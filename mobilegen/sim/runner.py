@@ -123,7 +123,7 @@ class Simulator:
             shape = self.batch_shape(t.shape, n)
             out = run_kernel(k, [values[i] for i in k.inputs], t.dtype, shape, self._cache, n)
             values[k.output] = self._stored(out)
-            for i in k.inputs:
+            for i in set(k.inputs):  # a kernel may read one tensor twice (ADD(x, x))
                 if last_read.get(i) == pos:
                     del values[i]
         if keep == "outputs":
