@@ -1,14 +1,14 @@
 """`mobilegen convert`: every source (Keras file, SavedModel, TF1 frozen graph) and every
 quantization gives a batch-1 model that the simulator runs and that tracks the original.
 
-Tolerances against the original (Keras, or the TF1 graph run in a Session), and why:
-- float32: 1e-5 absolute on softmax outputs (and relative 1e-4): the same float math, only the
-  summation order differs.
-- float16: 3e-3: every weight is rounded to float16 (relative error 2^-11), compute stays float.
-- dynamic: 3e-2: weights are int8 per channel (relative error up to 1/254 of the channel's range),
-  activations stay float; top-1 agrees on every validation image.
-- int8 / uint8 (full integer): 0.08 absolute on probabilities (activations quantized to 8 bits, the
-  softmax output to 1/256) and top-1 agreement >= 90% on the validation images.
+Tolerances against the original (Keras, or the TF1 graph run in a Session) on softmax outputs,
+about ten times what this test model shows (in brackets), and why:
+- float32: 1e-5 absolute, 1e-4 relative [1e-7]: the same float math, only the summation order differs.
+- float16: 1e-3 [9e-5]: every weight is rounded to float16 (relative error 2^-11); compute stays float.
+- dynamic: 1e-2 [1e-3]: weights are int8 per output channel (error up to half a step, 1/254 of the
+  channel's largest weight); activations stay float. Top-1 agrees on every validation image.
+- int8 / uint8, full integer: 0.03 [3e-3 / 6e-3], eight steps of the 1/256 softmax output
+  (activations quantized to 8 bits at every op), and top-1 agreement >= 90%.
 
 The test data are tiny image folders rendered here (coloured squares on noise, three classes);
 the test model is a small conv net trained on them for a few seconds, so its outputs are decisive
@@ -31,7 +31,7 @@ IMAGE = 20  # stored image size: the model's 16 px input makes load_batch resize
 RES = 16
 PER_CLASS = 16
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
-TOLERANCE = {"float32": 1e-5, "float16": 3e-3, "dynamic": 3e-2, "int8": 0.08, "uint8": 0.08}
+TOLERANCE = {"float32": 1e-5, "float16": 1e-3, "dynamic": 1e-2, "int8": 0.03, "uint8": 0.03}
 MIN_AGREEMENT = {"float32": 1.0, "float16": 1.0, "dynamic": 1.0, "int8": 0.9, "uint8": 0.9}
 
 
@@ -102,9 +102,10 @@ def keras_file(data, tmp_path_factory):
     x = L.Dense(16, activation="relu")(x)
     out = L.Dense(len(CLASSES), activation="softmax")(x)
     model = keras.Model(inp, out)
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    # Label smoothing keeps the softmax away from 0/1, where every precision would look exact.
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.CategoricalCrossentropy(label_smoothing=0.4))
     xs, ys = _images(data, "train")
-    model.fit(xs, ys, epochs=30, batch_size=16, verbose=0)
+    model.fit(xs, np.eye(len(CLASSES))[ys], epochs=30, batch_size=16, verbose=0)
     d = tmp_path_factory.mktemp("model")
     model.save(d / "model.keras")
     (d / "labels.txt").write_text("\n".join(CLASSES) + "\n")
