@@ -390,3 +390,113 @@ def test_builtin_is_not_linearly_separable_or_colour_coded(tmp_path):
         assert ridge_accuracy(xtr, ytr, xva, yva, lam) < chance + 0.15
     stats = lambda x: np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], 1)  # noqa: E731
     assert ridge_accuracy(stats(xtr), ytr, stats(xva), yva, 1.0) < chance + 0.2
+
+
+# -- the tf.data pipeline ---------------------------------------------------------------------------
+from tests.harness import require  # noqa: E402
+
+RES = 32
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):
+    """3 classes x 7 images of different sizes and modes (RGB, greyscale, JPEG)."""
+    root = tmp_path_factory.mktemp("pipe")
+    for c, cls in enumerate(("a", "b", "c")):
+        (root / cls).mkdir()
+        for i in range(7):
+            im = noise_image(10 * c + i, (30 + 3 * i, 41 - 2 * i), "L" if i % 3 == 0 else "RGB")
+            im.save(root / cls / f"{i}.{'jpg' if i % 3 == 1 else 'png'}")
+    return scan_folder(root)
+
+
+def epochs(ds, n=1):
+    """n passes over ds: [(x, y)] per pass, concatenated across batches."""
+    out = []
+    for _ in range(n):
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+        out.append((np.concatenate(xs), np.concatenate(ys)))
+    return out
+
+
+def test_pipeline_without_augmentation_gives_load_image_pixels(small_folder):
+    require("tensorflow")
+    from mobilegen.data.pipeline import tf_dataset
+
+    s = small_folder.samples
+    for mean, std in ((127.5, 127.5), (128.0, 64.0)):
+        ds = tf_dataset(s, RES, batch_size=4, augment=False, shuffle=False, seed=0, mean=mean, std=std)
+        shapes = [(tuple(x.shape), x.dtype.name, tuple(y.shape), y.dtype.name) for x, y in ds]
+        assert shapes == [((4, RES, RES, 3), "float32", (4,), "int32")] * 5 + [((1, RES, RES, 3), "float32", (1,), "int32")]
+        [(x, y)] = epochs(ds)
+        assert np.array_equal(x, load_batch([q.path for q in s], RES, mean, std))
+        assert y.tolist() == [q.label for q in s]
+
+
+def test_pipeline_shuffles_per_epoch_deterministically(small_folder):
+    require("tensorflow")
+    from mobilegen.data.pipeline import tf_dataset
+
+    s = small_folder.samples
+    plain = load_batch([q.path for q in s], RES)
+    make = lambda seed: tf_dataset(s, RES, batch_size=5, augment=False, shuffle=True, seed=seed)  # noqa: E731
+    a, b = epochs(make(0), 2), epochs(make(0), 2)
+    c = epochs(make(1), 1)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+    orders = []
+    for x, y in a + c:
+        # each epoch is a permutation of the samples, with the labels kept to their images
+        idx = [int(np.flatnonzero((plain == xi).all(axis=(1, 2, 3)))[0]) for xi in x]
+        assert sorted(idx) == list(range(len(s))) and [s[i].label for i in idx] == y.tolist()
+        orders.append(idx)
+    assert orders[0] != orders[1] and orders[0] != orders[2]
+
+
+def test_pipeline_augmentation(small_folder):
+    require("tensorflow")
+    from mobilegen.data.pipeline import tf_dataset
+
+    s = small_folder.samples
+    plain = load_batch([q.path for q in s], RES)
+    make = lambda seed: tf_dataset(s, RES, batch_size=8, augment=True, shuffle=False, seed=seed)  # noqa: E731
+    a, b = epochs(make(3), 2), epochs(make(3), 2)
+    other = epochs(make(4), 1)[0]
+    for (xa, ya), (xb, yb) in zip(a, b):  # the same seed: the same images, epoch by epoch
+        assert np.array_equal(xa, xb) and ya.tolist() == yb.tolist() == [q.label for q in s]
+    (x0, _), (x1, _) = a
+    assert x0.shape == plain.shape and x0.dtype == np.float32
+    # every image changed, differently in each epoch and for another seed
+    assert all(not np.array_equal(x0[i], plain[i]) for i in range(len(s)))
+    assert all(not np.array_equal(x0[i], x1[i]) for i in range(len(s)))
+    assert all(not np.array_equal(x0[i], other[0][i]) for i in range(len(s)))
+    # values stay those of real pixels, and images stay themselves (jitter, not noise)
+    assert x0.min() >= -1.0 and x0.max() <= 1.0 and x0.std() > 0.2
+    assert abs(float(x0.mean() - plain.mean())) < 0.15
+    flipped = np.abs(x0 - plain[:, :, ::-1]).mean(axis=(1, 2, 3))
+    straight = np.abs(x0 - plain).mean(axis=(1, 2, 3))
+    assert (np.minimum(flipped, straight) < np.abs(x0 - np.roll(plain, 1, axis=0)).mean(axis=(1, 2, 3))).mean() > 0.5
+
+
+def test_pipeline_streams_from_paths(small_folder, monkeypatch):
+    """Taking one batch decodes a few images, not the dataset; repeat=True never ends."""
+    require("tensorflow")
+    from mobilegen.data import images
+    from mobilegen.data.pipeline import tf_dataset
+
+    decoded = []
+    real = images.load_image
+
+    def counting(path, *a, **k):
+        decoded.append(path)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(images, "load_image", counting)
+    many = small_folder.samples * 40  # 840 samples
+    ds = tf_dataset(many, RES, batch_size=4, augment=True, shuffle=True, seed=0, repeat=True)
+    it = iter(ds)
+    x, y = next(it)
+    assert x.shape == (4, RES, RES, 3)
+    assert 4 <= len(decoded) < 200, len(decoded)
+    for _ in range(300):  # past the end of one pass: repeat keeps going
+        next(it)
