@@ -136,42 +136,31 @@ def _check_classes(n_outputs: int, classes: list[str], what: str) -> None:
 # --------------------------------------------------------------------------------------------------
 # .tflite through the simulator
 # --------------------------------------------------------------------------------------------------
-def tflite_normalization(buf: bytes, mean=None, std=None):
-    """(mean, std) for feeding images to the model: the given values, else the model's metadata
-    (mobilegen.tflite.metadata), else DEFAULT_MEAN / DEFAULT_STD. Per-channel metadata values that
-    are all equal become one number; different ones stay a per-channel list (broadcast over c)."""
+def tflite_normalization(buf: bytes, mean=None, std=None, source: str = "model") -> tuple[float, float]:
+    """(mean, std) for feeding images to the model, chosen as `mobilegen simulate` chooses them
+    (mobilegen.tflite.metadata.image_normalization): each given value wins, else the model's
+    metadata, else DEFAULT_MEAN / DEFAULT_STD."""
+    from mobilegen.tflite.metadata import image_normalization, read_metadata
+    from mobilegen.tflite.reader import read_model
+
     if mean is not None and std is not None:
-        return mean, std
-    meta = _read_metadata(buf)
-    meta_mean = _scalar(getattr(meta, "mean", None)) if meta is not None else None
-    meta_std = _scalar(getattr(meta, "std", None)) if meta is not None else None
-    mean = mean if mean is not None else (meta_mean if meta_mean is not None else DEFAULT_MEAN)
-    std = std if std is not None else (meta_std if meta_std is not None else DEFAULT_STD)
-    return mean, std
+        return float(mean), float(std)
+    g = read_model(buf)
+    t_in = g.tensors[g.inputs[0]]
+    return image_normalization(read_metadata(buf, source=source), t_in.shape[-1] if t_in.shape else 1, mean=mean, std=std,
+                               default_mean=DEFAULT_MEAN, default_std=DEFAULT_STD, source=source)
 
 
-def tflite_labels(buf: bytes) -> list[str] | None:
-    """The class names in the model's metadata, or None."""
-    meta = _read_metadata(buf)
-    labels = getattr(meta, "labels", None) if meta is not None else None
-    return list(labels) if labels else None
+def tflite_labels(buf: bytes, source: str = "model") -> list[str] | None:
+    """The class names in the model's metadata (as many as the first output has classes), or None."""
+    from mobilegen.tflite.metadata import metadata_labels, read_metadata
+    from mobilegen.tflite.reader import read_model
 
-
-def _read_metadata(buf: bytes):
-    try:
-        from mobilegen.tflite.metadata import read_metadata
-    except ImportError:  # the metadata reader is optional here: without it, no metadata
+    meta = read_metadata(buf, source=source)
+    if meta is None or meta.labels is None:
         return None
-    return read_metadata(buf)
-
-
-def _scalar(values):
-    if values is None:
-        return None
-    values = [float(v) for v in np.atleast_1d(values)]
-    if not values:
-        return None
-    return values[0] if all(v == values[0] for v in values) else values
+    g = read_model(buf)
+    return metadata_labels(meta, g.tensors[g.outputs[0]].size, source=source)
 
 
 def _model_bytes(model_bytes_or_path) -> tuple[bytes, str]:
@@ -211,7 +200,7 @@ def evaluate_tflite(model_bytes_or_path, samples, classes, *, mean=None, std=Non
     t_in, t_out = plan.graph.tensors[plan.graph.inputs[0]], plan.graph.tensors[plan.graph.outputs[0]]
     _check_classes(t_out.size, classes, what)
     labels = _check_labels(samples, classes)
-    mean, std = tflite_normalization(buf, mean, std)
+    mean, std = tflite_normalization(buf, mean, std, source=what)
     sim = Simulator(plan)
     scores = np.zeros((len(samples), len(classes)), np.float64)
     t0 = time.perf_counter()

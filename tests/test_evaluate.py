@@ -406,3 +406,33 @@ def test_keras_equals_predict(keras_model, folder):
     assert out["confusion"] == e.confusion.tolist() and out["precision"] == "keras"
     r = cli("evaluate", path, folder, "--precision", "int8")
     assert r.exit_code != 0 and "--precision applies to a .tflite" in r.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# TFLite metadata: labels and normalization travel in the model
+# --------------------------------------------------------------------------------------------------
+def test_cli_takes_labels_and_normalization_from_metadata(folder, tmp_path):
+    from mobilegen.tflite.metadata import write_metadata
+
+    names = [f"{c}_m" for c in DEMO_LABELS]
+    names[:4] = DEMO_LABELS[:4][::-1]  # the folder's classes sit at other outputs than in labels.txt
+    model = tmp_path / "meta" / "model.tflite"  # no labels.txt beside it
+    model.parent.mkdir()
+    model.write_bytes(write_metadata(DEMO.read_bytes(), labels=names, mean=100.0, std=50.0))
+    r = cli("evaluate", model, folder, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["labels_from"] == f"{model} metadata" and out["classes"] == names
+    assert (out["mean"], out["std"]) == (100.0, 50.0)
+    data = scan(folder)
+    from mobilegen.evaluate import map_samples
+
+    samples = map_samples(data.samples, data.classes, names)
+    want = evaluate_tflite(DEMO, samples, names, mean=100.0, std=50.0)
+    assert out["confusion"] == want.confusion.tolist()
+    assert want.confusion.tolist() != evaluate_tflite(DEMO, samples, names).confusion.tolist(), (
+        "the fixture should be sensitive to the normalization")
+    # Explicit options win over the metadata.
+    out = json.loads(cli("evaluate", model, folder, "--json", "--mean", "127.5", "--std", "127.5",
+                         "--labels", ROOT / "examples" / "demo" / "labels.txt").stdout)
+    assert (out["mean"], out["std"]) == (127.5, 127.5) and out["classes"] == DEMO_LABELS

@@ -40,7 +40,7 @@ def model_labels(model: Path, buf: bytes | None, labels: Path | None) -> tuple[l
     if labels is not None:
         return read_labels(labels), str(labels)
     if buf is not None:
-        names = tflite_labels(buf)
+        names = tflite_labels(buf, source=str(model))
         if names:
             return names, f"{model} metadata"
     beside = model.parent / LABELS_BESIDE
@@ -85,6 +85,11 @@ def evaluate_cmd(
         classes_out = g.tensors[g.outputs[0]].size
         if classes_out != len(names):
             raise UserInputError(f"{model} has {classes_out} output classes; {names_from} names {len(names)}")
+    if is_tflite:
+        mean, std = tflite_normalization(buf, mean, std, source=str(model))
+    else:
+        mean = DEFAULT_MEAN if mean is None else mean
+        std = DEFAULT_STD if std is None else std
     folder = resolve_data(data)
     samples = folder.samples
     if split is Split.val:
@@ -95,12 +100,9 @@ def evaluate_cmd(
     report_skipped(folder, progress)
     progress(f"evaluating {model} on {len(samples)} images of {folder.root} ({split.value}); labels from {names_from}")
     if is_tflite:
-        mean, std = tflite_normalization(buf, mean, std)
         e = evaluate_tflite(buf, samples, names, mean=mean, std=std, batch=batch, precision=precision)
         used_precision = precision.value if precision else None
     else:
-        mean = DEFAULT_MEAN if mean is None else mean
-        std = DEFAULT_STD if std is None else std
         e = evaluate_keras(model, samples, names, mean=mean, std=std, batch=batch)
         used_precision = "keras"
     progress(f"done in {e.seconds:.2f} s ({e.images_per_second:.1f} images/s)")

@@ -1,0 +1,242 @@
+"""`mobilegen evaluate`'s throughput: the batched simulator vs LiteRT BUILTIN_REF one image at a time,
+on the same images and model, written to EVALUATE_RESULTS.md.
+
+    .venv/bin/python benchmarks/evaluate.py [--images 256] [--batch 32] [--alpha 0.25] [--resolution 128]
+
+Models: Keras MobileNet V1 (1000 classes, seed 0) converted to int8 (full integer, float I/O) and
+float32, cached under benchmarks/.cache/ (benchmarks/run.py's model_path). Images: deterministic
+synthetic PNGs (gradients, shapes, noise) of varied sizes in a temporary folder, so decoding and
+resizing cost what real photos of that size cost.
+
+Figures (images per second, higher is better):
+- evaluate_tflite: mobilegen.evaluate.evaluate_tflite end to end (decode + resize + normalize, the
+  batched simulator at --batch, scoring).
+- sim batched: Simulator.outputs_batch on the preloaded inputs, --batch images per call.
+- sim per image: Simulator.run one image at a time on the same inputs (today's kernels).
+- sim per image, before batching: Simulator.run of the kernels at --baseline-rev (git show of
+  mobilegen/sim/{runner,kernels}.py into a temporary package), the code before this work.
+- BUILTIN_REF per image: LiteRT's reference kernels (num_threads=1), one invoke per image on the same
+  preloaded inputs; "+ decode" adds the same image loading evaluate_tflite does.
+The int8 predictions of evaluate_tflite and BUILTIN_REF must be identical (bit-exact simulator);
+for float32 the share of equal top-1 is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "EVALUATE_RESULTS.md"
+MODES = ("int8", "float32")
+BASELINE_REV = "2970426"  # the last commit before Simulator.run_batch and the fused requantization
+BASELINE_IMAGES = 24  # the per-image simulators are slow: time them on the first images only
+CLASSES = 4  # image folder classes (labels 0..3 of the model's 1000)
+
+
+def make_images(root: Path, n: int, seed: int = 0) -> list:
+    """n PNGs in CLASSES folders: smooth gradients, a filled shape, noise; 96..223 px a side."""
+    from PIL import Image, ImageDraw
+
+    from mobilegen.data.folder import Sample
+
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        label = i % CLASSES
+        h, w = (int(v) for v in rng.integers(96, 224, 2))
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([(xx * rng.uniform(0.5, 2) + yy * rng.uniform(-1, 1)) % 256 for _ in range(3)], -1)
+        im = Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+        x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+        ImageDraw.Draw(im).ellipse([x0, y0, x0 + w // 3, y0 + h // 3], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        d = root / f"class_{label}"
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{i:04d}.png"
+        im.save(path)
+        samples.append(Sample(path, label))
+    return samples
+
+
+def baseline_simulator(rev: str, tmp: Path):
+    """The Simulator class of mobilegen/sim at git revision `rev`, or None when git cannot show it."""
+    pkg = tmp / f"sim_{rev}"
+    pkg.mkdir(exist_ok=True)
+    for name in ("runner.py", "kernels.py"):
+        r = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:mobilegen/sim/{name}"], capture_output=True, text=True)
+        if r.returncode:
+            return None
+        src = r.stdout.replace("from mobilegen.sim.kernels import", f"from sim_{rev}.kernels import")
+        (pkg / name).write_text(src)
+    (pkg / "__init__.py").write_text("")
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module(f"sim_{rev}.runner").Simulator
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def measure(mode: str, args, samples, tmp: Path) -> dict:
+    sys.path.insert(0, str(HERE))
+    from run import model_path  # noqa: E402  (benchmarks/run.py: the cached converted MobileNets)
+
+    from mobilegen.evaluate import agreement, evaluate_tflite, load_images, score
+    from mobilegen.export import plan_for_precision
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model
+    from mobilegen.verify.reference import _interpreter
+
+    buf = model_path(args.alpha, args.resolution, mode).read_bytes()
+    classes = [str(i) for i in range(1000)]
+    n = len(samples)
+    print(f"[{mode}] evaluate_tflite on {n} images, batch {args.batch} ...", flush=True)
+    evaluate_tflite(buf, samples[: args.batch], classes, batch=args.batch)  # warm-up: prepared weights, imports
+    e = evaluate_tflite(buf, samples, classes, batch=args.batch)
+
+    g = read_model(buf)
+    plan, _ = plan_for_precision(g)
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    t0 = time.perf_counter()
+    x = load_images(samples, t_in, 127.5, 127.5)
+    decode = time.perf_counter() - t0
+
+    sim = Simulator(plan)
+    sim.outputs_batch([x[: args.batch]])
+    t0 = time.perf_counter()
+    for s in range(0, n, args.batch):
+        sim.outputs_batch([x[s : s + args.batch]])
+    batched = time.perf_counter() - t0
+
+    m = min(BASELINE_IMAGES, n)
+    print(f"[{mode}] per-image simulator on {m} images ...", flush=True)
+    sim1 = Simulator(plan)
+    sim1.run([x[:1]])
+    t0 = time.perf_counter()
+    for i in range(m):
+        sim1.run([x[i : i + 1]])
+    per_image = time.perf_counter() - t0
+    base_cls = baseline_simulator(args.baseline_rev, tmp) if args.baseline_rev else None
+    before = None
+    if base_cls is not None:
+        old = base_cls(plan)
+        old.run([x[:1]])
+        t0 = time.perf_counter()
+        for i in range(m):
+            old.run([x[i : i + 1]])
+        before = time.perf_counter() - t0
+
+    print(f"[{mode}] BUILTIN_REF one image at a time on {n} images ...", flush=True)
+    interp = _interpreter(buf, "ref", preserve=False)
+    d_in, d_out = interp.get_input_details()[0], interp.get_output_details()[0]
+    ref = np.zeros((n, 1000))
+    interp.set_tensor(d_in["index"], x[:1])
+    interp.invoke()
+    t0 = time.perf_counter()
+    for i in range(n):
+        interp.set_tensor(d_in["index"], x[i : i + 1])
+        interp.invoke()
+        ref[i] = interp.get_tensor(d_out["index"]).reshape(-1)
+    litert = time.perf_counter() - t0
+    q = d_out["quantization"]
+    if d_out["dtype"] != np.float32 and q[0]:
+        ref = q[0] * (ref - q[1])
+    ref_eval = score(ref, e.labels, classes, litert)
+    return {
+        "mode": mode, "n": n, "batch": args.batch, "m": m,
+        "evaluate": e.images_per_second, "evaluate_seconds": e.seconds,
+        "decode": rate(n, decode), "batched": rate(n, batched), "per_image": rate(m, per_image),
+        "before": rate(m, before) if before is not None else None,
+        "litert": rate(n, litert), "litert_decode": rate(n, litert + decode),
+        "identical": bool(np.array_equal(ref_eval.predictions, e.predictions)),
+        "agreement": agreement(ref_eval, e), "out_dtype": t_out.dtype,
+    }
+
+
+def machine() -> dict:
+    sys.path.insert(0, str(HERE))
+    from run import machine as run_machine
+
+    return run_machine()
+
+
+def write_results(args, m: dict, rows: list[dict], command: str) -> str:
+    f = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
+    lines = [
+        "# Evaluate benchmark: batched simulator vs LiteRT BUILTIN_REF",
+        "",
+        f"Written by `benchmarks/evaluate.py` (see its docstring for what each figure is). Date: {datetime.date.today()}.",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']}, BLAS: {m['blas']}; "
+        f"ai-edge-litert {m['litert']}.",
+        "",
+        f"Load average (1 min) before / after: {m['load_before']:.1f} / {m['load_after']:.1f} (other work on the "
+        "machine deflates every figure; rerun on a quiet machine).",
+        "",
+        f"Model: Keras MobileNet V1 alpha {args.alpha} / {args.resolution}, 1000 classes, seed 0 "
+        "(benchmarks/run.py's model_path), float input and output in both modes. Images: "
+        f"{rows[0]['n']} synthetic PNGs, 96-223 px a side, resized to {args.resolution} as `simulate` does. "
+        f"Batch {args.batch}. The per-image simulator rows time the first {rows[0]['m']} images. "
+        "LiteRT runs single-threaded; numpy's BLAS at its default thread count.",
+        "",
+        "| mode | evaluate_tflite (end to end) | sim batched | sim per image | sim per image, before batching "
+        f"({args.baseline_rev}) | BUILTIN_REF per image | BUILTIN_REF + decode | decode only | top-1 equal to BUILTIN_REF |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        eq = "all (identical predictions)" if r["identical"] else f"{r['agreement'] * 100:.1f}%"
+        lines.append(
+            f"| {r['mode']} | {f(r['evaluate'])} | {f(r['batched'])} | {f(r['per_image'])} | {f(r['before'])} "
+            f"| {f(r['litert'])} | {f(r['litert_decode'])} | {f(r['decode'])} | {eq} |")
+    lines += [
+        "",
+        "All figures in images per second.",
+        "",
+    ]
+    for r in rows:
+        speedup = f"{r['batched'] / r['before']:.1f}x" if r["before"] else "n/a"
+        lines.append(
+            f"- {r['mode']}: {r['n']} images evaluated in {r['evaluate_seconds']:.1f} s; batched simulator "
+            f"{r['batched'] / r['litert']:.2f}x BUILTIN_REF's one-at-a-time rate; {speedup} the per-image simulator "
+            "before batching.")
+    lines.append("")
+    text = "\n".join(lines)
+    RESULTS.write_text(text)
+    return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--alpha", type=float, default=0.25)
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision of the per-image simulator to compare ('' to skip)")
+    args = ap.parse_args(argv)
+    command = "make bench" if not argv and len(sys.argv) == 1 else " ".join(
+        [".venv/bin/python", "benchmarks/evaluate.py", *(argv if argv is not None else sys.argv[1:])])
+    m = machine()
+    m["load_before"] = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = make_images(Path(tmp) / "images", args.images)
+        rows = [measure(mode, args, samples, Path(tmp)) for mode in args.modes]
+    m["load_after"] = os.getloadavg()[0]
+    print(write_results(args, m, rows, command))
+    return 0 if all(r["identical"] for r in rows if r["mode"] == "int8") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
