@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tflite
+from flatbuffers.number_types import Int8Flags, Uint8Flags
 from flatbuffers.table import Table
 from typer.testing import CliRunner
 
@@ -186,15 +187,15 @@ def test_layout_by_an_independent_decoder():
     (inp,), (outp,) = _subs(sub, 2), _subs(sub, 3)  # SubGraphMetadata: input 2, output 3 tensor metadata
     assert _str(inp, 0) == "x" and _str(outp, 0) == "Identity"
     content = _sub(inp, 3)  # TensorMetadata.content: Content{content_properties_type 0, content_properties 1}
-    assert content.Get(flatbuffers_uint8(), content.Pos + _field(content, 0)) == 2  # ImageProperties
-    assert _sub(content, 1).Get(flatbuffers_int8(), _sub(content, 1).Pos + _field(_sub(content, 1), 0)) == 1  # RGB
+    assert content.Get(Uint8Flags, content.Pos + _field(content, 0)) == 2  # ImageProperties
+    assert _sub(content, 1).Get(Int8Flags, _sub(content, 1).Pos + _field(_sub(content, 1), 0)) == 1  # RGB
     (unit,) = _subs(inp, 4)  # process_units; ProcessUnit{options_type 0, options 1}
-    assert unit.Get(flatbuffers_uint8(), unit.Pos + _field(unit, 0)) == 1  # NormalizationOptions
+    assert unit.Get(Uint8Flags, unit.Pos + _field(unit, 0)) == 1  # NormalizationOptions
     norm = _sub(unit, 1)
     floats = lambda t, s: list(struct.unpack_from(f"<{t.VectorLen(_field(t, s))}f", t.Bytes, t.Vector(_field(t, s))))
     assert floats(norm, 0) == [1.0, 2.0, 3.0] and floats(norm, 1) == [4.0, 5.0, 6.0]
     (f,) = _subs(outp, 6)  # associated_files; AssociatedFile{name 0, description 1, type 2}
-    assert _str(f, 0) == LABELS_FILE and f.Get(flatbuffers_int8(), f.Pos + _field(f, 2)) == 2  # TENSOR_AXIS_LABELS
+    assert _str(f, 0) == LABELS_FILE and f.Get(Int8Flags, f.Pos + _field(f, 2)) == 2  # TENSOR_AXIS_LABELS
     # Buffer data is 16-byte aligned (schema.fbs: force_align 16), the labels zip stored uncompressed.
     m = tflite.Model.GetRootAs(out, 0)
     index = dict(entries(out))[METADATA_NAME]
@@ -202,16 +203,6 @@ def test_layout_by_an_independent_decoder():
     info = zipfile.ZipFile(io.BytesIO(out)).getinfo(LABELS_FILE)
     assert info.compress_type == zipfile.ZIP_STORED and info.header_offset >= len(out) - 200
     assert zipfile.ZipFile(io.BytesIO(out)).read(LABELS_FILE) == b"x\n" * 10
-
-
-def flatbuffers_uint8():
-    from flatbuffers.number_types import Uint8Flags
-    return Uint8Flags
-
-
-def flatbuffers_int8():
-    from flatbuffers.number_types import Int8Flags
-    return Int8Flags
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -18,6 +18,12 @@ new root Model table in front re-uses its fields, with a new `buffers` vector (o
 metadata) and a new `metadata` vector. An existing "TFLITE_METADATA" entry is replaced, not
 duplicated; a model written here is unwrapped first, so rewriting gives the same bytes as writing
 the original once. The old root table stays in the file unreferenced (a few hundred bytes).
+
+tflite-support itself does not install next to TensorFlow 2.21 (it pins protobuf < 4). Checked once in
+a separate environment with tflite-support 0.4.4: its MetadataDisplayer (flatbuffers-verified) shows
+every field written here, finds labels.txt among the packed files, and the Task library's
+ImageClassifier loads such a model and names its classes from the labels; in the other direction its
+image_classifier MetadataWriter's output reads back here (tests/test_metadata.py keeps one).
 """
 
 from __future__ import annotations
