@@ -9,7 +9,7 @@ synthetic PNGs (gradients, shapes, noise) of varied sizes in a temporary folder,
 resizing cost what real photos of that size cost.
 
 Figures (images per second, higher is better):
-- evaluate_tflite: mobilegen.evaluate.evaluate_tflite end to end (decode + resize + normalize, the
+- evaluate_tflite: mobilegen.evaluate.evaluate_tflite end to end with its default threads (decode + resize + normalize, the
   batched simulator at --batch, scoring).
 - sim batched: Simulator.outputs_batch on the preloaded inputs, --batch images per call.
 - sim per image: Simulator.run one image at a time on the same inputs (today's kernels).

@@ -135,17 +135,20 @@ def test_requantize_is_mbqm_bit_for_bit():
         m[rng.random(c) < 0.2] = 0
         shift = rng.integers(-31, 1, c, dtype=np.int64)
         shift[rng.random(c) < 0.3] = 0
+        zp = rng.integers(-128, 256, c if trial % 3 else 1, dtype=np.int64)
         assert np.array_equal(requantize_in_place(acc.copy(), m, shift), mbqm(acc, m, shift))
+        assert np.array_equal(requantize_in_place(acc.copy(), m, shift, zp), mbqm(acc, m, shift) + zp)
         a32 = acc.astype(np.int32)
-        assert np.array_equal(requantize_in_place(a32.copy(), m, shift), mbqm(a32, m, shift))
+        assert np.array_equal(requantize_in_place(a32.copy(), m, shift, zp), mbqm(a32, m, shift) + zp)
     # Every rounding tie for small exponents, and the fallbacks (a left shift, acc beyond int32).
     acc = np.arange(-700, 700, dtype=np.int64)
     for e in range(9):
         for m in (2**30, 2**31 - 1, 1234567890):
             assert np.array_equal(requantize_in_place(acc.copy(), m, -e), mbqm(acc, m, -e))
+            assert np.array_equal(requantize_in_place(acc.copy(), m, -e, -128), mbqm(acc, m, -e) - 128)
     shift = np.array([2, 0, -3, 1])
     acc = rng.integers(-(2**20), 2**20, (50, 4))
-    assert np.array_equal(requantize_in_place(acc.copy(), 2**30 + 5, shift), mbqm(acc, 2**30 + 5, shift))
+    assert np.array_equal(requantize_in_place(acc.copy(), 2**30 + 5, shift, 3), mbqm(acc, 2**30 + 5, shift) + 3)
     big = np.array([2**33, -(2**33) - 7])
     assert np.array_equal(requantize_in_place(big.copy(), 2**30, -3), mbqm(big, 2**30, -3))
 
@@ -270,9 +273,11 @@ def test_tflite_predictions_equal_litert_one_image_at_a_time(folder):
     assert e.top1 == pytest.approx(np.mean(e.predictions == e.labels)) and e.n == 20
     assert e.confusion.sum() == 20 and e.confusion.shape == (10, 10)
     # Another batch size, and precision fp32 (the model dequantized) agree with themselves.
-    assert np.array_equal(evaluate_tflite(DEMO, samples, DEMO_LABELS, batch=7).predictions, e.predictions)
-    fp32 = evaluate_tflite(DEMO, samples, DEMO_LABELS, precision="fp32")
-    assert fp32.n == 20 and 0 <= agreement(fp32, e) <= 1
+    assert np.array_equal(evaluate_tflite(DEMO, samples, DEMO_LABELS, batch=7, workers=1).predictions, e.predictions)
+    assert np.array_equal(evaluate_tflite(DEMO, samples, DEMO_LABELS, batch=3, workers=3).predictions, e.predictions)
+    fp32 = evaluate_tflite(DEMO, samples, DEMO_LABELS, precision="fp32", batch=3, workers=1)
+    fp32_threads = evaluate_tflite(DEMO, samples, DEMO_LABELS, precision="fp32", batch=3, workers=3)
+    assert fp32.n == 20 and np.array_equal(fp32.predictions, fp32_threads.predictions)
 
 
 def test_tflite_class_count_must_match():

@@ -79,21 +79,23 @@ def _im2col(x: np.ndarray, win: Window) -> np.ndarray:
     return cols.reshape(n, win.out_h * win.out_w, -1)
 
 
-def requantize_in_place(acc: np.ndarray, multiplier, shift) -> np.ndarray:
-    """mbqm(acc, multiplier, shift) (numerics.fixedpoint), bit for bit, in fewer numpy passes;
+def requantize_in_place(acc: np.ndarray, multiplier, shift, zero_point=0) -> np.ndarray:
+    """mbqm(acc, multiplier, shift) + zero_point (numerics.fixedpoint), bit for bit, in fewer numpy passes;
     reuses `acc` when it is int64. The output stage runs over every activation, so this is the
     simulator's hottest integer code. The fused form holds when no left shift applies (shift <= 0)
     and acc lies in int32 (mbqm's wrap is then the identity), and no multiplier is INT32_MIN (the
     one SRDHM overflow; QuantizeMultiplier gives M in [2^30, 2^31) or 0). Otherwise: mbqm itself.
       SRDHM:  (acc * M + 2^30) >> 31
       RDBPOT: (x + half - (x < 0 and e > 0)) >> e, half = 2^e / 2: nearest, halves away from 0
+    and the zero point rides in RDBPOT's nudge as zp * 2^e (an arithmetic shift is a floor division,
+    so adding a multiple of 2^e before it adds zp after it).
     """
     m = np.asarray(multiplier, dtype=np.int64)
     e = -np.asarray(shift, dtype=np.int64)
     if (e < 0).any() or (e > 31).any() or (m == INT32_MIN).any() or acc.dtype.kind not in "iu":
-        return mbqm(acc, multiplier, shift)
+        return mbqm(acc, multiplier, shift) + zero_point
     if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
-        return mbqm(acc, multiplier, shift)
+        return mbqm(acc, multiplier, shift) + zero_point
     x = acc if acc.dtype == np.int64 else acc.astype(np.int64)
     x *= m
     x += _SRDHM_NUDGE
@@ -101,7 +103,7 @@ def requantize_in_place(acc: np.ndarray, multiplier, shift) -> np.ndarray:
     neg = x < 0
     if (e == 0).any():
         neg &= e > 0
-    x += (np.int64(1) << e) >> 1
+    x += ((np.int64(1) << e) >> 1) + (np.asarray(zero_point, dtype=np.int64) << e)
     x -= neg
     x >>= e
     return x
@@ -110,8 +112,7 @@ def requantize_in_place(acc: np.ndarray, multiplier, shift) -> np.ndarray:
 def _output(acc: np.ndarray, stage: OutputStage, dtype: str) -> np.ndarray:
     """The stored value from an accumulator; consumes `acc` (callers pass a temporary)."""
     if stage.quantized:
-        out = requantize_in_place(acc, stage.multiplier, stage.shift)
-        out += stage.zero_point
+        out = requantize_in_place(acc, stage.multiplier, stage.shift, stage.zero_point)
         return np.clip(out, stage.lo, stage.hi, out=out).astype(dtype)
     return np.clip(acc.astype(np.float32), np.float32(stage.lo), np.float32(stage.hi)).astype(dtype)
 
