@@ -307,8 +307,12 @@ def test_frozen_graph_converts_and_simulates(tmp_path, fake_quant):
     xs = calibration_images(8, RES, RES, seed=3)  # image-like, in [-1, 1]
     reference = run(xs)
     frozen = dict(input_array="input", output_array="output", input_shape="1,16,16,3")
-    buf = convert_model(pb, "float32", **frozen)
+    buf = convert_model(pb, "float32", labels=list("abcde"), mean=128.0, std=127.0, **frozen)
     assert _ops(buf) == ["CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
+    from mobilegen.tflite.metadata import read_metadata
+
+    meta = read_metadata(buf)  # given labels win; the normalization travels too
+    assert (meta.labels, meta.mean, meta.std) == (list("abcde"), [128.0], [127.0])
     # The FakeQuant graph computes fake-quantized values; its float conversion drops them.
     _assert_tracks(buf, reference if not fake_quant else _frozen_graph(tmp_path / "plain.pb", False)(xs), xs, "float32")
     if fake_quant:
@@ -396,8 +400,6 @@ def test_cli_writes_model_metadata_and_report(keras_file, data, tmp_path):
 
     from mobilegen.cli.app import app
 
-    pytest.importorskip("mobilegen.tflite.metadata", reason="helper D's metadata module has not landed")
-    pytest.importorskip("mobilegen.evaluate", reason="helper E's evaluate module has not landed")
     from mobilegen.tflite.metadata import read_metadata
 
     out = tmp_path / "m.tflite"

@@ -60,5 +60,4 @@ def convert_cmd(
         progress(f"wrote {path}")
     if result.table is None and result.report is None:
         typer.echo(json.dumps({"out": str(out), "bytes": len(result.model), "quantize": quantize.value,
-                               "labels": len(result.labels) if result.labels else 0,
-                               "metadata": result.metadata_written}))
+                               "labels": len(result.labels) if result.labels else 0}))

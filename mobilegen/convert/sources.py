@@ -300,8 +300,7 @@ def _probe_inputs(shape: tuple[int, ...]) -> np.ndarray:
 @dataclass
 class ConvertResult:
     model: bytes
-    labels: list[str] | None
-    metadata_written: bool
+    labels: list[str] | None  # what the metadata carries (None: normalization only)
     report: dict | None = None  # what F.eval.json holds
     table: str | None = None  # the comparison table printed by the CLI
     notes: list[str] = field(default_factory=list)
@@ -343,13 +342,11 @@ def _labels(labels, source: Source, folder) -> list[str] | None:
     return list(folder.classes) if folder is not None else None
 
 
-def _write_metadata(buf: bytes, labels, mean: float, std: float, source: Source, notes: list[str]) -> tuple[bytes, bool]:
-    try:
-        from mobilegen.tflite.metadata import write_metadata
-    except ImportError:  # helper D's module has not landed in this checkout
-        notes.append("metadata: not written (mobilegen.tflite.metadata is not available)")
-        return buf, False
-    return write_metadata(buf, labels=labels, mean=[float(mean)], std=[float(std)], name=source.path.stem), True
+def _write_metadata(buf: bytes, labels, mean: float, std: float, source: Source) -> bytes:
+    """TFLite model metadata: the labels (first output) and the normalization (first input)."""
+    from mobilegen.tflite.metadata import write_metadata
+
+    return write_metadata(buf, labels=labels, mean=[float(mean)], std=[float(std)], name=source.path.stem)
 
 
 def convert_model(model_path: Path, quantize: Quantize | str = Quantize.float32, io: IO | str | None = None,
@@ -402,24 +399,19 @@ def convert_job(model_path: Path, quantize: Quantize | str = Quantize.float32, i
     progress(f"converting {source.path} ({source.kind}) to {quantize.value}, {io.value} input/output")
     buf = convert_source(source, quantize, io, samples, mean=mean, std=std)
     notes: list[str] = []
-    buf, written = _write_metadata(buf, names, mean, std, source, notes)
+    buf = _write_metadata(buf, names, mean, std, source)
     if names is None:
         notes.append("metadata: normalization only, no labels (pass --labels, put labels.txt beside the model, "
                      "or give --calibration DATA)")
-    result = ConvertResult(buf, names, written, notes=notes)
+    result = ConvertResult(buf, names, notes=notes)
     if report and folder is not None and source.kind == "keras":
         result.report, result.table = _report(source, buf, quantize, io, folder, names, mean, std, val_split, seed, progress)
     return result
 
 
 def _report(source, buf, quantize, io, folder, names, mean, std, val_split, seed, progress):
-    try:
-        from mobilegen.evaluate import agreement, comparison_table, evaluate_keras, evaluate_tflite
-    except ImportError:  # helper E's module has not landed in this checkout
-        progress("report: skipped (mobilegen.evaluate is not available)")
-        return None, None
     from mobilegen.data.folder import split
-    from mobilegen.evaluate import map_samples
+    from mobilegen.evaluate import agreement, comparison_table, evaluate_keras, evaluate_tflite, map_samples
 
     classes = list(names) if names is not None else list(folder.classes)
     _, val = split(folder, val_split, seed)
