@@ -370,6 +370,20 @@ def test_console_script(folder):
     assert out["n"] == 4 and out["split"] == "val" and "images/s" in r.stderr
 
 
+def test_tflite_evaluation_needs_no_tensorflow(folder):
+    from tests.test_core_without_tensorflow import BLOCKER
+
+    script = BLOCKER + (
+        "from mobilegen.cli.app import app\n"
+        f"sys.argv = ['mobilegen', 'evaluate', {str(DEMO)!r}, {str(folder)!r}, '--json']\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert not any(m in sys.modules for m in ('tensorflow', 'keras', 'ai_edge_litert'))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n"] == 20
+
+
 # --------------------------------------------------------------------------------------------------
 # Keras
 # --------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import typer
 from mobilegen.cli.common import progress, user_errors
 from mobilegen.cli.generate import Precision
 from mobilegen.errors import UserInputError
+from mobilegen.export import default_precision
 from mobilegen.evaluate import (
     DEFAULT_BATCH,
     evaluate_keras,
@@ -101,7 +102,7 @@ def evaluate_cmd(
     progress(f"evaluating {model} on {len(samples)} images of {folder.root} ({split.value}); labels from {names_from}")
     if is_tflite:
         e = evaluate_tflite(buf, samples, names, mean=mean, std=std, batch=batch, precision=precision)
-        used_precision = precision.value if precision else None
+        used_precision = precision.value if precision else default_precision(g)
     else:
         e = evaluate_keras(model, samples, names, mean=mean, std=std, batch=batch)
         used_precision = "keras"
