@@ -366,8 +366,6 @@ def test_concrete_function_with_trackable_drops_weights_and_is_rejected(keras_mo
     quantize._check rejects the broken model."""
     from mobilegen.convert import quiet
     from mobilegen.convert.quantize import _check, default_calibration
-    from mobilegen.convert.sources import _keras
-    from mobilegen.tflite.reader import read_model
 
     @tf.function(input_signature=[tf.TensorSpec((1, RES, RES, 3), tf.float32)])
     def forward(x):
@@ -412,8 +410,7 @@ def test_cli_writes_model_metadata_and_report(keras_file, data, tmp_path):
     report = json.loads((tmp_path / "m.eval.json").read_text())
     names = [row["name"] for row in report["rows"]]
     assert names[0] == "keras" and names[1] == "float32 .tflite" and names[2].startswith("int8")
-    n_val = sum(1 for _ in range(len(CLASSES)))  # at least one image per class in val
-    assert report["n"] >= n_val
+    assert report["n"] == len(_images(data, "val")[1])  # DATA's validation split, as `train` holds it out
     rows = {row["name"]: row for row in report["rows"]}
     assert rows["float32 .tflite"]["agreement_with_keras"] == 1.0
     assert rows[names[2]]["agreement_with_keras"] >= MIN_AGREEMENT["int8"]

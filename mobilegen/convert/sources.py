@@ -275,7 +275,10 @@ def convert_source(source: Source, quantize: Quantize | str, io: IO | str | None
     if dynamic:
         raise UserInputError(f"{source.path}: the converted model computes shapes at run time ({', '.join(dynamic)}); "
                              "export it with a static input shape")
-    _check(buf, calibration if calibration is not None else _probe_inputs(source.input_shape))
+    try:
+        _check(buf, calibration if calibration is not None else _probe_inputs(source.input_shape))
+    except RuntimeError as e:  # no weights, non-finite or constant output: not a usable model
+        raise UserInputError(f"{source.path}: {e} ({quantize.value})") from None
     return buf
 
 
