@@ -87,11 +87,21 @@ def rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
+def best(fn, rounds: int) -> float:
+    """The fastest of `rounds` calls of fn(), in seconds (other work on the machine only slows)."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def measure(mode: str, args, samples, tmp: Path) -> dict:
     sys.path.insert(0, str(HERE))
     from run import model_path  # noqa: E402  (benchmarks/run.py: the cached converted MobileNets)
 
-    from mobilegen.evaluate import agreement, evaluate_tflite, load_images, score
+    from mobilegen.evaluate import agreement, default_workers, evaluate_tflite, load_images, score
     from mobilegen.export import plan_for_precision
     from mobilegen.sim.runner import Simulator
     from mobilegen.tflite.reader import read_model
@@ -99,64 +109,58 @@ def measure(mode: str, args, samples, tmp: Path) -> dict:
 
     buf = model_path(args.alpha, args.resolution, mode).read_bytes()
     classes = [str(i) for i in range(1000)]
-    n = len(samples)
-    print(f"[{mode}] evaluate_tflite on {n} images, batch {args.batch} ...", flush=True)
-    evaluate_tflite(buf, samples[: args.batch], classes, batch=args.batch)  # warm-up: prepared weights, imports
-    e = evaluate_tflite(buf, samples, classes, batch=args.batch)
+    n, r = len(samples), args.rounds
+    print(f"[{mode}] evaluate_tflite on {n} images, batch {args.batch}, best of {r} ...", flush=True)
+    evaluate_tflite(buf, samples[: args.batch], classes, batch=args.batch)  # warm-up: imports, page cache
+    runs = []
+    evaluate_s = best(lambda: runs.append(evaluate_tflite(buf, samples, classes, batch=args.batch)), r)
+    e = runs[0]
 
     g = read_model(buf)
     plan, _ = plan_for_precision(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    t0 = time.perf_counter()
+    decode = best(lambda: load_images(samples, t_in, 127.5, 127.5), r)
     x = load_images(samples, t_in, 127.5, 127.5)
-    decode = time.perf_counter() - t0
 
     sim = Simulator(plan)
     sim.outputs_batch([x[: args.batch]])
-    t0 = time.perf_counter()
-    for s in range(0, n, args.batch):
-        sim.outputs_batch([x[s : s + args.batch]])
-    batched = time.perf_counter() - t0
+    batched = best(lambda: [sim.outputs_batch([x[s : s + args.batch]]) for s in range(0, n, args.batch)], r)
 
     m = min(BASELINE_IMAGES, n)
-    print(f"[{mode}] per-image simulator on {m} images ...", flush=True)
+    print(f"[{mode}] per-image simulators on {m} images ...", flush=True)
     sim1 = Simulator(plan)
     sim1.run([x[:1]])
-    t0 = time.perf_counter()
-    for i in range(m):
-        sim1.run([x[i : i + 1]])
-    per_image = time.perf_counter() - t0
     base_cls = baseline_simulator(args.baseline_rev, tmp) if args.baseline_rev else None
-    before = None
-    if base_cls is not None:
-        old = base_cls(plan)
+    old = base_cls(plan) if base_cls is not None else None
+    if old is not None:
         old.run([x[:1]])
-        t0 = time.perf_counter()
-        for i in range(m):
-            old.run([x[i : i + 1]])
-        before = time.perf_counter() - t0
+    per_image, before = float("inf"), float("inf")
+    for _ in range(r):  # interleaved, so both see the same machine
+        per_image = min(per_image, best(lambda: [sim1.run([x[i : i + 1]]) for i in range(m)], 1))
+        if old is not None:
+            before = min(before, best(lambda: [old.run([x[i : i + 1]]) for i in range(m)], 1))
 
     print(f"[{mode}] BUILTIN_REF one image at a time on {n} images ...", flush=True)
     interp = _interpreter(buf, "ref", preserve=False)
     d_in, d_out = interp.get_input_details()[0], interp.get_output_details()[0]
     ref = np.zeros((n, 1000))
-    interp.set_tensor(d_in["index"], x[:1])
-    interp.invoke()
-    t0 = time.perf_counter()
-    for i in range(n):
-        interp.set_tensor(d_in["index"], x[i : i + 1])
-        interp.invoke()
-        ref[i] = interp.get_tensor(d_out["index"]).reshape(-1)
-    litert = time.perf_counter() - t0
+
+    def litert_all():
+        for i in range(n):
+            interp.set_tensor(d_in["index"], x[i : i + 1])
+            interp.invoke()
+            ref[i] = interp.get_tensor(d_out["index"]).reshape(-1)
+
+    litert_all()  # warm-up
+    litert = best(litert_all, r)
     q = d_out["quantization"]
-    if d_out["dtype"] != np.float32 and q[0]:
-        ref = q[0] * (ref - q[1])
-    ref_eval = score(ref, e.labels, classes, litert)
+    scores = q[0] * (ref - q[1]) if d_out["dtype"] != np.float32 and q[0] else ref
+    ref_eval = score(scores, e.labels, classes, litert)
     return {
-        "mode": mode, "n": n, "batch": args.batch, "m": m,
-        "evaluate": e.images_per_second, "evaluate_seconds": e.seconds,
+        "mode": mode, "n": n, "batch": args.batch, "m": m, "workers": default_workers(),
+        "evaluate": rate(n, evaluate_s), "evaluate_seconds": evaluate_s,
         "decode": rate(n, decode), "batched": rate(n, batched), "per_image": rate(m, per_image),
-        "before": rate(m, before) if before is not None else None,
+        "before": rate(m, before) if old is not None else None,
         "litert": rate(n, litert), "litert_decode": rate(n, litert + decode),
         "identical": bool(np.array_equal(ref_eval.predictions, e.predictions)),
         "agreement": agreement(ref_eval, e), "out_dtype": t_out.dtype,
@@ -188,8 +192,10 @@ def write_results(args, m: dict, rows: list[dict], command: str) -> str:
         f"Model: Keras MobileNet V1 alpha {args.alpha} / {args.resolution}, 1000 classes, seed 0 "
         "(benchmarks/run.py's model_path), float input and output in both modes. Images: "
         f"{rows[0]['n']} synthetic PNGs, 96-223 px a side, resized to {args.resolution} as `simulate` does. "
-        f"Batch {args.batch}. The per-image simulator rows time the first {rows[0]['m']} images. "
-        "LiteRT runs single-threaded; numpy's BLAS at its default thread count.",
+        f"Batch {args.batch}; evaluate_tflite with {rows[0]['workers']} worker threads, the other rows on one thread. "
+        f"The per-image simulator rows time the first {rows[0]['m']} images. Each figure is the best of "
+        f"{args.rounds} timed rounds after a warm-up. LiteRT runs single-threaded; numpy's BLAS at its "
+        "default thread count.",
         "",
         "| mode | evaluate_tflite (end to end) | sim batched | sim per image | sim per image, before batching "
         f"({args.baseline_rev}) | BUILTIN_REF per image | BUILTIN_REF + decode | decode only | top-1 equal to BUILTIN_REF |",
@@ -224,6 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.25)
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--rounds", type=int, default=3, help="timed repetitions of each figure (the best is kept)")
     ap.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision of the per-image simulator to compare ('' to skip)")
     args = ap.parse_args(argv)
     command = "make bench" if not argv and len(sys.argv) == 1 else " ".join(
