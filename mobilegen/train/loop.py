@@ -95,7 +95,13 @@ def fit(model, *, cluster, train_fn, steps_per_epoch: int, global_batch: int, va
     classes = int(model.output.shape[-1])
     total_steps = max(epochs * steps_per_epoch, 1)
     with strategy.scope():
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+        # A linear warm-up (a tenth of training, at most one epoch) keeps Adam's first large steps,
+        # taken before its moment estimates settle, from throwing a fresh network off; then a
+        # cosine decay to 0.
+        warmup = min(steps_per_epoch, total_steps // 10)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate / 10 if warmup else learning_rate, total_steps - warmup,
+            warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
         optimizer = keras.optimizers.Adam(schedule)
         optimizer.build(model.trainable_variables)
     dist = strategy.distribute_datasets_from_function(train_fn)
