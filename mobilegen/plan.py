@@ -309,6 +309,13 @@ class _Lowering:
             raise UnsupportedOpError(f"{op.describe()}: {role} {t.describe()} must be a constant")
         return t.data
 
+    def float_weights(self, op: Op, w: np.ndarray, role: str = "filter") -> np.ndarray:
+        """The constant operand of a float op as float32. Integer weights under float activations
+        (a hybrid op the reader did not fold) would be read as raw integers: refuse them."""
+        if w.dtype.kind != "f":
+            raise UnsupportedOpError(f"{op.describe()}: a float op with {w.dtype} {role} (a hybrid op); expected float weights")
+        return w.astype(np.float32)
+
     def fail(self, op: Op, msg: str):
         raise ModelValidationError(f"{op.describe()}: {msg}")
 
@@ -410,7 +417,7 @@ class _Lowering:
         q = self.quantized(op, x, y)
         b = self.bias(op, oc, q)
         if not q:
-            return Conv2D(op.index, (x.index,), y.index, win, w.astype(np.float32), b, 0, self.stage(op, y, False))
+            return Conv2D(op.index, (x.index,), y.index, win, self.float_weights(op, w), b, 0, self.stage(op, y, False))
         cp = self.conv_quant(op, x, wt, y, oc, axis=0)
         return Conv2D(
             op.index, (x.index,), y.index, win, w.astype(np.int32) + cp.weights_offset, b, x.quant.zp,
@@ -463,7 +470,7 @@ class _Lowering:
         b = self.bias(op, oc, q)
         w3 = w.reshape(kh, kw, oc)
         if not q:
-            return DepthwiseConv2D(op.index, (x.index,), y.index, win, dm, w3.astype(np.float32), b, 0, self.stage(op, y, False))
+            return DepthwiseConv2D(op.index, (x.index,), y.index, win, dm, self.float_weights(op, w3), b, 0, self.stage(op, y, False))
         cp = self.conv_quant(op, x, wt, y, oc, axis=3)
         return DepthwiseConv2D(
             op.index, (x.index,), y.index, win, dm, w3.astype(np.int32) + cp.weights_offset, b, x.quant.zp,
@@ -486,7 +493,7 @@ class _Lowering:
         q = self.quantized(op, x, y)
         b = self.bias(op, oc, q)
         if not q:
-            return FullyConnected(op.index, (x.index,), y.index, w.astype(np.float32), b, 0, self.stage(op, y, False))
+            return FullyConnected(op.index, (x.index,), y.index, self.float_weights(op, w, "weights"), b, 0, self.stage(op, y, False))
         scales = self.weight_scales(op, wt, oc, axis=0)
         fc = self.derive(
             op, P.fc_params, x.quant.s, x.quant.zp, scales, self.weight_zp(op, wt, x),

@@ -416,3 +416,23 @@ def test_cli_writes_model_metadata_and_report(keras_file, data, tmp_path):
     assert rows[names[2]]["agreement_with_keras"] >= MIN_AGREEMENT["int8"]
     assert report["top1_drop_points_vs_float32"] <= 2.0  # the issue's bar for int8
     assert "keras" in r.output
+
+
+def test_plan_refuses_integer_weights_under_float_activations(keras_file):
+    """Were the reader's folding to miss a hybrid op, the plan must not read its int8 weights as
+    raw numbers (what the simulator once did silently): the op is refused, naming it."""
+    from mobilegen.convert.sources import convert_model
+    from mobilegen.errors import UnsupportedOpError
+    from mobilegen.export import plan_for_precision
+    from mobilegen.tflite.reader import read_model
+
+    for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        g = read_model(convert_model(keras_file, "float32"))
+        op = next(o for o in g.ops if o.opcode == kind)
+        w = g.tensors[op.inputs[1]]
+        from mobilegen.ir.graph import Quantization
+
+        w.data, w.dtype = np.clip(np.round(w.data * 100), -127, 127).astype(np.int8), "int8"
+        w.quant = Quantization(np.array([0.01], np.float32), np.array([0], np.int64))
+        with pytest.raises(UnsupportedOpError, match=f"{kind}.*a float op with int8 (filter|weights)"):
+            plan_for_precision(g)
