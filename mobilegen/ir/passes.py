@@ -18,7 +18,7 @@ from mobilegen.ir.graph import Graph, Op, Tensor
 _EIGHT_BIT = ("int8", "uint8")
 
 
-def _dequantized_constant(t: Tensor) -> np.ndarray:
+def dequantized_constant(t: Tensor) -> np.ndarray:
     q = t.quant
     shape = [1] * len(t.shape)
     if q.per_channel:
@@ -49,7 +49,7 @@ def dequantize_graph(g: Graph) -> Graph:
     tensors = [copy.copy(t) for t in g.tensors]
     for t in tensors:
         if t.is_const and t.quant is not None and t.dtype in _EIGHT_BIT + ("int32",):
-            t.data, t.dtype, t.quant = _dequantized_constant(t), "float32", None
+            t.data, t.dtype, t.quant = dequantized_constant(t), "float32", None
         elif not t.is_const and t.dtype in _EIGHT_BIT and t.index not in g.inputs + g.outputs:
             t.dtype, t.quant = "float32", None
 

@@ -26,7 +26,7 @@ from tflite.TensorType import TensorType
 
 from mobilegen.errors import ModelFormatError
 from mobilegen.ir.graph import Graph, Op, Quantization, Tensor
-from mobilegen.ir.passes import _dequantized_constant as dequantized_constant  # the GPU delegate's rounding
+from mobilegen.ir.passes import dequantized_constant  # the GPU delegate's rounding
 from mobilegen.tflite.options import OptionsError, parse_options
 from mobilegen.tflite.sparsity import DENSE, SPARSE_CSR, DimensionMetadata, Sparsity, SparsityError, densify
 
