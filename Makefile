@@ -40,11 +40,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[train,verify,test]'
 	@touch $(STAMP)
 
-# The main job end to end (mobilegen/demo.py): build the demo MobileNet, inspect, simulate a sample
-# image, compare with LiteRT's reference kernels, generate the Android project, verify its engine on
-# the CPU and on Mesa's GLES; one line per step, each command's output in $(DEMO)/logs, a summary.
+# The main job end to end: `mobilegen build` on the built-in dataset (examples/builtin/mobilegen.toml):
+# train MobileNet V1 0.25 / 128 from scratch, convert to float32 and int8, evaluate both on the
+# validation split, generate the Android and iOS projects, verify their engines here (CPU fallback,
+# Mesa's GLES 3.1, the Metal kernels on the host executor) against the simulator, and print a summary.
 demo: setup
-	$(PY) -m mobilegen.demo --out $(DEMO)
+	$(VENV)/bin/mobilegen build examples/builtin/mobilegen.toml --out $(DEMO)
 
 # android_sample/ is the project generated for the demo model (examples/demo/, committed so the
 # sample does not depend on TensorFlow's build of the model); tests regenerate it and diff.
@@ -73,6 +74,9 @@ bench: setup
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/ios.py
+	$(PY) benchmarks/train.py
+	$(PY) benchmarks/evaluate.py
+	$(PY) benchmarks/demo.py
 
 clean:
 	rm -rf $(DEMO) tests/.model_cache .pytest_cache

@@ -31,6 +31,7 @@ import numpy as np
 from mobilegen import __version__
 from mobilegen.config import BuildConfig
 from mobilegen.errors import ToleranceExceeded, UserInputError
+from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
 
 DEFAULT_QUANTIZE = "int8"
 DEFAULT_PLATFORMS = ("android", "ios")
@@ -122,6 +123,10 @@ def stage_model(cfg: BuildConfig, out: Path, progress: Progress) -> ModelSource:
             for key in ("input_array", "output_array", "input_shape"):
                 if cfg.get("convert", key) is None:
                     raise UserInputError(f"{file}: a frozen graph needs convert.{key} (--{key.replace('_', '-')})")
+        if labels is None and kind == "tflite":
+            from mobilegen.evaluate import tflite_labels
+
+            labels = tflite_labels(file.read_bytes(), source=str(file))
         return ModelSource(kind, file, labels or _labels_beside(file), f"{file.name} ({kind})", data, val_split, seed)
     if data is None:
         raise UserInputError("nothing to build: set model.data (a dataset to train on) or model.file (a model), "
@@ -130,6 +135,8 @@ def stage_model(cfg: BuildConfig, out: Path, progress: Progress) -> ModelSource:
 
     fields = {k: cfg.get("model", k) for k in ("arch", "alpha", "resolution")}
     fields |= dict(cfg.values.get("train", {}))
+    # one normalization for training, conversion (the metadata) and the SDKs
+    fields |= {k: cfg.get("convert", k) for k in ("mean", "std")}
     tc = TrainConfig(data=data, out=out / "train", **{k: v for k, v in fields.items() if v is not None})
     result = train(tc, progress=progress)
     metrics = result.metrics
@@ -152,9 +159,9 @@ def stage_convert(cfg: BuildConfig, src: ModelSource, out: Path, progress: Progr
         path = out / f"model-{m}.tflite"
         progress(f"converting {src.path.name} to {m}")
         buf = convert_model(
-            src.path, quantize=m, io=cfg.get("convert", "io", "float32") if m == mode else "float32",
+            src.path, quantize=m, io=cfg.get("convert", "io") if m == mode else None,
             calibration=src.data, labels=src.labels,
-            mean=cfg.get("convert", "mean", 127.5), std=cfg.get("convert", "std", 127.5),
+            mean=cfg.get("convert", "mean", DEFAULT_MEAN), std=cfg.get("convert", "std", DEFAULT_STD),
             calibration_samples=cfg.get("convert", "calibration_samples"),
             input_array=cfg.get("convert", "input_array"), output_array=cfg.get("convert", "output_array"),
             input_shape=cfg.get("convert", "input_shape"), seed=src.seed, val_split=src.val_split,
@@ -165,33 +172,38 @@ def stage_convert(cfg: BuildConfig, src: ModelSource, out: Path, progress: Progr
 
 
 def _validation(src: ModelSource):
-    """(classes, validation samples) of the source's dataset, or None without one."""
+    """(classes, validation samples labelled in those classes) of the source's dataset: the split
+    `train` held out (same fraction and seed); None without a dataset. The model's labels are the
+    classes when it has them, so a folder class the model does not know is an error."""
     if src.data is None:
         return None
     from mobilegen.data.folder import resolve_data, split
+    from mobilegen.evaluate import map_samples
 
     folder = resolve_data(src.data)
     _, val = split(folder, src.val_split, src.seed)
-    return folder.classes, val
+    classes = list(src.labels) if src.labels else list(folder.classes)
+    return classes, map_samples(val, folder.classes, classes, where=str(folder.root))
 
 
 def stage_evaluate(src: ModelSource, models: dict[str, Path], cfg: BuildConfig, progress: Progress) -> list[dict]:
     """Top-1 / top-5 of the Keras model and every .tflite on the validation split, and how often
-    each agrees with the float reference (Keras, else the first model)."""
+    each agrees with the first (the float reference: Keras, else the float32 .tflite)."""
     from mobilegen.evaluate import agreement, evaluate_keras, evaluate_tflite
 
-    held_out = _validation(src)
-    if held_out is None:
-        return []
-    classes, val = held_out
-    mean, std = cfg.get("convert", "mean", 127.5), cfg.get("convert", "std", 127.5)
+    classes, val = _validation(src)
+    if not val:
+        raise UserInputError(f"{src.data}: the validation split is empty (train.val_split {src.val_split})")
+    mean, std = cfg.get("convert", "mean"), cfg.get("convert", "std")
     runs = []
     if src.kind == "keras":
         progress(f"evaluating {src.path.name} (Keras, float) on {len(val)} validation images")
-        runs.append(("Keras float", evaluate_keras(src.path, val, classes, mean=mean, std=std)))
-    for mode, path in models.items():
+        runs.append(("Keras float", evaluate_keras(src.path, val, classes, mean=DEFAULT_MEAN if mean is None else mean,
+                                                   std=DEFAULT_STD if std is None else std)))
+    for path in models.values():
+        # None: the normalization the .tflite's metadata carries (convert wrote it), as simulate reads it
         progress(f"evaluating {path.name} in the simulator on {len(val)} validation images")
-        runs.append((f"{path.name}", evaluate_tflite(path, val, classes, mean=mean, std=std)))
+        runs.append((path.name, evaluate_tflite(path, val, classes, mean=mean, std=std)))
     reference = runs[0][1]
     return [{"name": name, "n": e.n, "top1": e.top1, "top5": e.top5,
              "agreement": agreement(e, reference), "images_per_second": e.images_per_second}
@@ -207,6 +219,7 @@ def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out:
 
     app_name = cfg.get("targets", "app_name", DEFAULT_APP_NAME)
     precision = cfg.get("targets", "precision")
+    mean, std = cfg.get("convert", "mean"), cfg.get("convert", "std")  # None: the model's metadata
     jobs = []
     for platform in cfg.get("targets", "platforms", list(DEFAULT_PLATFORMS)):
         if platform == "android":
@@ -215,12 +228,13 @@ def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out:
             name = cfg.get("android", "name")
             if name is not None:
                 validate_sdk_name(name)
-            opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=labels, precision=precision)
+            opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=labels, precision=precision,
+                                  mean=mean, std=std)
             jobs.append((platform, generate_android, opts))
         else:
             opts = IOSOptions(bundle_id=validate_bundle_id(cfg.get("ios", "bundle_id", DEFAULT_BUNDLE_ID)),
                               module=validate_module(cfg.get("ios", "module", DEFAULT_MODULE)),
-                              app_name=app_name, labels=labels, precision=precision)
+                              app_name=app_name, labels=labels, precision=precision, mean=mean, std=std)
             jobs.append((platform, generate_ios, opts))
     for platform, generate, opts in jobs:  # a conflict in any project stops all before anything is written
         generate(model, out / platform, opts, dry_run=True)
@@ -255,12 +269,13 @@ def _compare_detail(rows) -> tuple[bool, str]:
 
 
 def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict[str, Path], out: Path,
-                 progress: Progress) -> list[Verification]:
+                 progress: Progress, notes: list[str], mode: str | None = None) -> list[Verification]:
     """Build each project's engine here and run it on each backend; compare every tensor with the
     simulator at the project's precision. Also the simulator against LiteRT's reference kernels on
     the same input, when LiteRT is installed."""
     from mobilegen.compare import compare_paths
     from mobilegen.dump import write_dump
+    from mobilegen.evaluate import tflite_normalization
     from mobilegen.export import plan_for_precision
     from mobilegen.inputs import load_input
     from mobilegen.plan import folded_tensors
@@ -270,7 +285,7 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
 
     buf = model.read_bytes()
     g = read_model(buf, source=str(model))
-    mean, std = cfg.get("convert", "mean", 127.5), cfg.get("convert", "std", 127.5)
+    mean, std = tflite_normalization(buf, cfg.get("convert", "mean"), cfg.get("convert", "std"), source=str(model))
     root = out / "verify"
     image = _verification_input(src, next(iter(projects.values()))) if projects else None
     results = []
@@ -286,7 +301,13 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
         from mobilegen.verify.reference import run_reference
     except ImportError:  # the verify extra (LiteRT) is not installed
         run_reference = None
-    if run_reference is not None and precision == plan_for_precision(g)[1]:
+    if mode == "dynamic":
+        # LiteRT's hybrid kernels quantize the activations at run time; the plan runs the weights
+        # dequantized in float, as TFLite's GPU delegate does: the two differ by design.
+        notes.append("simulator vs LiteRT not compared for a dynamic-range model (LiteRT quantizes its activations at run time)")
+    elif run_reference is None:
+        notes.append("simulator vs LiteRT not compared: ai-edge-litert (the verify extra) is not installed")
+    elif precision == plan_for_precision(g)[1]:
         progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
         write_dump(root / "litert", g, run_reference(buf, x))
         ok, detail = _compare_detail(compare_paths(root / "simulator", root / "litert"))
@@ -330,7 +351,8 @@ def run_build(cfg: BuildConfig, out: Path, progress: Progress) -> BuildReport:
     else:
         report.notes.append("no dataset given (model.data / --data): accuracy not measured")
     report.projects = timed("generate", stage_generate, cfg, deployed, src.labels, out, progress)
-    report.verifications = timed("verify", stage_verify, cfg, src, deployed, report.projects, out, progress)
+    report.verifications = timed("verify", stage_verify, cfg, src, deployed, report.projects, out, progress,
+                                 report.notes, report.deployed)
     (out / "build.json").write_text(json.dumps(report_json(report), indent=1) + "\n")
     if report.evaluations:
         (out / "evaluation.json").write_text(json.dumps(report.evaluations, indent=1) + "\n")

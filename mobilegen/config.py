@@ -4,8 +4,8 @@
     data = "builtin"            # an image folder (one subfolder per class) or "builtin"
     # file = "model.keras"      # or a .keras / .h5 / .tflite / frozen .pb / SavedModel directory
     arch = "v1"                 # training: v1 | v2 (MobileNet V1 or V2)
-    alpha = 0.25                # training: 0.25 | 0.5 | 0.75 | 1.0
-    resolution = 128            # training: 128 | 160 | 192 | 224
+    alpha = 0.25                # training: V1 0.25 | 0.5 | 0.75 | 1.0; V2 0.35 .. 1.4
+    resolution = 128            # training: 96 | 128 | 160 | 192 | 224
     labels = "labels.txt"       # class names (default: from training, the model's metadata, or data)
 
     [train]                     # options of `mobilegen train` (defaults: train's own)
@@ -27,13 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from mobilegen.errors import UserInputError
+from mobilegen.train.config import ALPHAS as TRAIN_ALPHAS, ARCHS as TRAIN_ARCHS, RESOLUTIONS as TRAIN_RESOLUTIONS
 
 CONFIG_NAME = "mobilegen.toml"
 BUILTIN = "builtin"  # model.data: the built-in dataset (mobilegen.data.builtin)
 
-ARCHS = ("v1", "v2")
-ALPHAS = (0.25, 0.5, 0.75, 1.0)
-RESOLUTIONS = (128, 160, 192, 224)
+# What `train` accepts (mobilegen.train.config, no TensorFlow there); the width is checked per
+# architecture once the architecture is known, by TrainConfig.validate.
+ARCHS = TRAIN_ARCHS
+ALPHAS = tuple(sorted({a for widths in TRAIN_ALPHAS.values() for a in widths}))
+RESOLUTIONS = TRAIN_RESOLUTIONS
 QUANTIZE = ("float32", "float16", "dynamic", "int8", "uint8")
 IO_TYPES = ("float32", "int8", "uint8")
 PLATFORMS = ("android", "ios")
@@ -86,6 +89,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "learning_rate": Key(_NUM, above=0),
         "base_weights": Key(_STR, path=True),
         "fine_tune": Key(_INT, minimum=0),
+        "fine_tune_epochs": Key(_INT, minimum=1),
+        "fine_tune_learning_rate": Key(_NUM, above=0),
         "val_split": Key(_NUM, above=0),
         "seed": Key(_INT, minimum=0),
         "augment": Key(_BOOL),

@@ -34,8 +34,8 @@ def _error_line(result) -> str:
     [
         ("[modle]\ndata = 'x'\n", "unknown section [modle] (allowed: model, train, convert, targets, android, ios, verify)"),
         ("[model]\nalpah = 0.5\n", "unknown key 'model.alpah' (allowed in [model]: data, file, arch, alpha, resolution, labels)"),
-        ("[model]\nalpha = 0.3\n", "model.alpha must be 0.25 | 0.5 | 0.75 | 1.0, not 0.3"),
-        ("[model]\nresolution = 100\n", "model.resolution must be 128 | 160 | 192 | 224, not 100"),
+        ("[model]\nalpha = 0.3\n", "model.alpha must be 0.25 | 0.35 | 0.5 | 0.75 | 1.0 | 1.3 | 1.4, not 0.3"),
+        ("[model]\nresolution = 100\n", "model.resolution must be 96 | 128 | 160 | 192 | 224, not 100"),
         ("[model]\narch = 'v3'\n", "model.arch must be v1 | v2, not 'v3'"),
         ("[train]\nepochs = 0\n", "train.epochs must be an integer >= 1, not 0"),
         ("[train]\nepochs = true\n", "train.epochs must be an integer >= 1, not True"),
