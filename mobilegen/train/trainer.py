@@ -21,7 +21,7 @@ from pathlib import Path
 from mobilegen.errors import UserInputError
 from mobilegen.train import bottleneck, distribute, loop, model as models
 from mobilegen.train.config import TrainConfig, TrainResult
-from mobilegen.train.images import tf_dataset
+from mobilegen.data.pipeline import tf_dataset
 
 METRICS_VERSION = 1
 
