@@ -338,12 +338,16 @@ def test_builtin_default_location_and_resolve_data(tmp_path, monkeypatch):
     assert B.default_dest() == tmp_path / "home" / ".cache" / "mobilegen" / f"builtin-v{B.RENDER_VERSION}-{B.DEFAULT_PER_CLASS}x{B.DEFAULT_SIZE}-s0"
     # resolve_data("builtin") renders the default dataset (here made small) and scans it
     render = B.render_builtin
-    small = lambda: render(B.default_dest(5, 32, 0), per_class=5, size=32)  # noqa: E731
+    small = lambda progress=None: render(B.default_dest(5, 32, 0), per_class=5, size=32, progress=progress)  # noqa: E731
     monkeypatch.setattr(B, "render_builtin", small)
-    f = F.resolve_data("builtin")
+    lines = []
+    f = F.resolve_data("builtin", progress=lines.append)
+    assert len(lines) == 2 and lines[0].startswith("rendering the built-in dataset (6 classes x 5, 32 px)")
+    assert lines[1].startswith("rendered 30 images in ")
     assert f.root == B.default_dest(5, 32, 0).resolve() and f.classes == B.builtin_classes() and f.skipped == []
     assert [sum(s.label == c for s in f.samples) for c in range(len(f.classes))] == [5] * len(f.classes)
-    assert F.resolve_data("builtin").samples == f.samples  # the second time from the cache
+    assert F.resolve_data("builtin", progress=lines.append).samples == f.samples  # the second time from the cache
+    assert len(lines) == 2
     with Image.open(f.samples[0].path) as im:
         assert im.size == (32, 32) and im.mode == "RGB"
 

@@ -109,14 +109,15 @@ def scan_folder(root: Path, *, verify: bool = True) -> ImageFolder:
     return ImageFolder(root=root, classes=classes, samples=samples, skipped=skipped)
 
 
-def resolve_data(spec: str | Path) -> ImageFolder:
-    """"builtin" -> the built-in dataset (rendered into the cache on first use); anything else is
-    an image folder (write ./builtin for a folder of that name)."""
+def resolve_data(spec: str | Path, *, progress=None) -> ImageFolder:
+    """"builtin" -> the built-in dataset (rendered into the cache on first use, announced through
+    progress(str) when given); anything else is an image folder (write ./builtin for a folder of
+    that name)."""
     if isinstance(spec, str) and spec == BUILTIN_NAME:
-        from mobilegen.data.builtin import render_builtin
+        from mobilegen.data import builtin
 
         # Files mobilegen rendered itself: no need to decode each one again.
-        return scan_folder(render_builtin(), verify=False)
+        return scan_folder(builtin.render_builtin(progress=progress), verify=False)
     return scan_folder(Path(spec))
 
 
