@@ -52,9 +52,11 @@ def _decode_problem(path: Path) -> str | None:
     try:
         with Image.open(path) as im:
             im.load()
+    except UnidentifiedImageError:  # its message repeats the whole path
+        return "empty" if path.stat().st_size == 0 else "not an image Pillow can read"
     # The same failures that mobilegen.inputs.image_to_input reports as "cannot decode image".
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        return str(e) or type(e).__name__
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        return " ".join(str(e).split()) or type(e).__name__  # one line, for report_skipped
     return None
 
 
