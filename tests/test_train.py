@@ -246,3 +246,22 @@ def test_cli_errors_are_one_line(runner, tmp_path):
     shutil.rmtree(data / "empty")
     _one_line_error(runner.invoke(app, ["train", str(data), "--out", out, "--base-weights", str(bad), "--resolution", "96"]),
                     "--base-weights")
+
+
+def test_legacy_h5_base_weights_load(scratch, tmp_path):
+    """Keras' published `mobilenet_*_tf_no_top.h5` files are the legacy HDF5 layout: one written
+    the same way (keras' legacy writer) loads into the base, weight for weight."""
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    from mobilegen.train.model import build_base, load_base_weights
+
+    given = build_base("v1", 0.25, RES)
+    given.load_weights(str(scratch[0].base_weights))
+    legacy = tmp_path / "mobilenet_2_5_96_tf_no_top.h5"
+    with h5py.File(legacy, "w") as f:
+        save_weights_to_hdf5_group(f, given)
+    loaded = build_base("v1", 0.25, RES)
+    load_base_weights(loaded, legacy)
+    for a, b in zip(loaded.get_weights(), given.get_weights()):
+        np.testing.assert_array_equal(a, b)

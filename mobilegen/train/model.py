@@ -5,6 +5,17 @@ normalization travels in the .tflite's metadata). The saved model is `base -> dr
 with the base as a nested model named BASE_NAME, so its weights save and load on their own
 (DIR/base.weights.h5, or Keras' published `*_no_top.h5` files).
 
+Where --base-weights files come from (nothing is downloaded at run time): a previous run's
+DIR/base.weights.h5, or Keras' published ImageNet weights without the top, fetched once
+beforehand on a connected machine (or by `keras.applications.MobileNet(weights="imagenet",
+include_top=False)` there, which stores them in ~/.keras/models/):
+- V1: https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_<a>_<rows>_tf_no_top.h5
+  with <a> 2_5, 5_0, 7_5 or 1_0 for alpha 0.25 .. 1.0, <rows> 128 .. 224;
+- V2: https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_<alpha>_<rows>_no_top.h5
+  (<alpha> 0.35 .. 1.4 written as a float, <rows> 96 .. 224).
+Convolution weights do not depend on the input size, so any <rows> file loads at any --resolution
+(ImageNet accuracy is best at the file's own).
+
 Blocks, for --fine-tune N (the top N unfreeze, counted from the output down):
 - V1: the 13 depthwise-separable blocks `conv_dw_i` + `conv_pw_i` (with their BatchNorms), i = 1..13;
   the stem `conv1` is not a block.
