@@ -18,7 +18,8 @@ Figures (images per second, higher is better):
 - BUILTIN_REF per image: LiteRT's reference kernels (num_threads=1), one invoke per image on the same
   preloaded inputs; "+ decode" adds the same image loading evaluate_tflite does.
 The int8 predictions of evaluate_tflite and BUILTIN_REF must be identical (bit-exact simulator);
-for float32 the share of equal top-1 is reported.
+for float32 the share of equal top-1 is reported. Timing is round-robin over the variants (--rounds,
+best kept) because a shared machine's load changes the figures by several times within a minute.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ ROOT = HERE.parent
 RESULTS = HERE / "EVALUATE_RESULTS.md"
 MODES = ("int8", "float32")
 BASELINE_REV = "2970426"  # the last commit before Simulator.run_batch and the fused requantization
-BASELINE_IMAGES = 24  # the per-image simulators are slow: time them on the first images only
+PER_IMAGE_ROUND = 8  # images per timing round of the per-image simulators
+EVALUATE_ROUND_BATCHES = 4  # batches per timing round of evaluate_tflite end to end
 CLASSES = 4  # image folder classes (labels 0..3 of the model's 1000)
 
 
@@ -87,14 +89,16 @@ def rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
-def best(fn, rounds: int) -> float:
-    """The fastest of `rounds` calls of fn(), in seconds (other work on the machine only slows)."""
-    times = []
+def interleaved(variants: dict, rounds: int) -> dict:
+    """name -> best images/s over `rounds` rounds; variants are (fn, images per call) run
+    round-robin, so each gets the same chances at a quiet moment of a shared machine."""
+    best = {k: float("inf") for k in variants}
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, (fn, _) in variants.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {k: rate(variants[k][1], best[k]) for k in variants}
 
 
 def measure(mode: str, args, samples, tmp: Path) -> dict:
@@ -109,59 +113,56 @@ def measure(mode: str, args, samples, tmp: Path) -> dict:
 
     buf = model_path(args.alpha, args.resolution, mode).read_bytes()
     classes = [str(i) for i in range(1000)]
-    n, r = len(samples), args.rounds
-    print(f"[{mode}] evaluate_tflite on {n} images, batch {args.batch}, best of {r} ...", flush=True)
-    evaluate_tflite(buf, samples[: args.batch], classes, batch=args.batch)  # warm-up: imports, page cache
-    runs = []
-    evaluate_s = best(lambda: runs.append(evaluate_tflite(buf, samples, classes, batch=args.batch)), r)
-    e = runs[0]
+    n, b = len(samples), args.batch
+    print(f"[{mode}] evaluate_tflite on all {n} images, batch {b} ...", flush=True)
+    evaluate_tflite(buf, samples[:b], classes, batch=b)  # warm-up: imports, page cache
+    e = evaluate_tflite(buf, samples, classes, batch=b)
 
     g = read_model(buf)
     plan, _ = plan_for_precision(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
-    decode = best(lambda: load_images(samples, t_in, 127.5, 127.5), r)
     x = load_images(samples, t_in, 127.5, 127.5)
 
-    sim = Simulator(plan)
-    sim.outputs_batch([x[: args.batch]])
-    batched = best(lambda: [sim.outputs_batch([x[s : s + args.batch]]) for s in range(0, n, args.batch)], r)
-
-    m = min(BASELINE_IMAGES, n)
-    print(f"[{mode}] per-image simulators on {m} images ...", flush=True)
-    sim1 = Simulator(plan)
-    sim1.run([x[:1]])
-    base_cls = baseline_simulator(args.baseline_rev, tmp) if args.baseline_rev else None
-    old = base_cls(plan) if base_cls is not None else None
-    if old is not None:
-        old.run([x[:1]])
-    per_image, before = float("inf"), float("inf")
-    for _ in range(r):  # interleaved, so both see the same machine
-        per_image = min(per_image, best(lambda: [sim1.run([x[i : i + 1]]) for i in range(m)], 1))
-        if old is not None:
-            before = min(before, best(lambda: [old.run([x[i : i + 1]]) for i in range(m)], 1))
-
-    print(f"[{mode}] BUILTIN_REF one image at a time on {n} images ...", flush=True)
+    print(f"[{mode}] BUILTIN_REF one image at a time on all {n} images ...", flush=True)
     interp = _interpreter(buf, "ref", preserve=False)
     d_in, d_out = interp.get_input_details()[0], interp.get_output_details()[0]
     ref = np.zeros((n, 1000))
 
-    def litert_all():
-        for i in range(n):
+    def litert(count: int):
+        for i in range(count):
             interp.set_tensor(d_in["index"], x[i : i + 1])
             interp.invoke()
             ref[i] = interp.get_tensor(d_out["index"]).reshape(-1)
 
-    litert_all()  # warm-up
-    litert = best(litert_all, r)
+    litert(n)
     q = d_out["quantization"]
     scores = q[0] * (ref - q[1]) if d_out["dtype"] != np.float32 and q[0] else ref
-    ref_eval = score(scores, e.labels, classes, litert)
+    ref_eval = score(scores, e.labels, classes, 1.0)
+
+    sim, sim1 = Simulator(plan), Simulator(plan)
+    sim.outputs_batch([x[:b]])
+    sim1.run([x[:1]])
+    m = min(PER_IMAGE_ROUND, n)
+    e_n = min(n, EVALUATE_ROUND_BATCHES * b)
+    variants = {
+        "evaluate": (lambda: evaluate_tflite(buf, samples[:e_n], classes, batch=b), e_n),
+        "batched": (lambda: sim.outputs_batch([x[:b]]), b),
+        "per_image": (lambda: [sim1.run([x[i : i + 1]]) for i in range(m)], m),
+        "litert": (lambda: litert(b), b),
+        "decode": (lambda: load_images(samples[:b], t_in, 127.5, 127.5), b),
+    }
+    base_cls = baseline_simulator(args.baseline_rev, tmp) if args.baseline_rev else None
+    if base_cls is not None:
+        old = base_cls(plan)
+        old.run([x[:1]])
+        variants["before"] = (lambda: [old.run([x[i : i + 1]]) for i in range(m)], m)
+    print(f"[{mode}] {args.rounds} interleaved timing rounds ...", flush=True)
+    r = interleaved(variants, args.rounds)
     return {
-        "mode": mode, "n": n, "batch": args.batch, "m": m, "workers": default_workers(),
-        "evaluate": rate(n, evaluate_s), "evaluate_seconds": evaluate_s,
-        "decode": rate(n, decode), "batched": rate(n, batched), "per_image": rate(m, per_image),
-        "before": rate(m, before) if old is not None else None,
-        "litert": rate(n, litert), "litert_decode": rate(n, litert + decode),
+        "mode": mode, "n": n, "batch": b, "m": m, "e_n": e_n, "workers": default_workers("int8" if mode == "int8" else "fp32"),
+        "evaluate": r["evaluate"], "evaluate_seconds": e.seconds,
+        "decode": r["decode"], "batched": r["batched"], "per_image": r["per_image"], "before": r.get("before"),
+        "litert": r["litert"], "litert_decode": 1 / (1 / r["litert"] + 1 / r["decode"]),
         "identical": bool(np.array_equal(ref_eval.predictions, e.predictions)),
         "agreement": agreement(ref_eval, e), "out_dtype": t_out.dtype,
     }
@@ -192,10 +193,13 @@ def write_results(args, m: dict, rows: list[dict], command: str) -> str:
         f"Model: Keras MobileNet V1 alpha {args.alpha} / {args.resolution}, 1000 classes, seed 0 "
         "(benchmarks/run.py's model_path), float input and output in both modes. Images: "
         f"{rows[0]['n']} synthetic PNGs, 96-223 px a side, resized to {args.resolution} as `simulate` does. "
-        f"Batch {args.batch}; evaluate_tflite with {rows[0]['workers']} worker threads, the other rows on one thread. "
-        f"The per-image simulator rows time the first {rows[0]['m']} images. Each figure is the best of "
-        f"{args.rounds} timed rounds after a warm-up. LiteRT runs single-threaded; numpy's BLAS at its "
-        "default thread count.",
+        f"Batch {args.batch}; evaluate_tflite with its default worker threads ("
+        + ", ".join(f"{r['mode']}: {r['workers']}" for r in rows) + "), the other rows on one thread. "
+        f"Timing: {args.rounds} rounds after a warm-up, every variant once per round (round-robin), the best "
+        f"round of each kept; a round is {rows[0]['e_n']} images for evaluate_tflite, one batch for the batched "
+        f"simulator, BUILTIN_REF and decoding, {rows[0]['m']} images for the per-image simulators. Predictions "
+        f"are compared over all {rows[0]['n']} images. LiteRT runs single-threaded; numpy's BLAS at its default "
+        "thread count.",
         "",
         "| mode | evaluate_tflite (end to end) | sim batched | sim per image | sim per image, before batching "
         f"({args.baseline_rev}) | BUILTIN_REF per image | BUILTIN_REF + decode | decode only | top-1 equal to BUILTIN_REF |",
@@ -214,7 +218,7 @@ def write_results(args, m: dict, rows: list[dict], command: str) -> str:
     for r in rows:
         speedup = f"{r['batched'] / r['before']:.1f}x" if r["before"] else "n/a"
         lines.append(
-            f"- {r['mode']}: {r['n']} images evaluated in {r['evaluate_seconds']:.1f} s; batched simulator "
+            f"- {r['mode']}: all {r['n']} images evaluated in {r['evaluate_seconds']:.1f} s (one run outside the timing rounds); batched simulator "
             f"{r['batched'] / r['litert']:.2f}x BUILTIN_REF's one-at-a-time rate; {speedup} the per-image simulator "
             "before batching.")
     lines.append("")
@@ -230,7 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.25)
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    ap.add_argument("--rounds", type=int, default=3, help="timed repetitions of each figure (the best is kept)")
+    ap.add_argument("--rounds", type=int, default=8, help="interleaved timing rounds (the best of each figure is kept)")
     ap.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision of the per-image simulator to compare ('' to skip)")
     args = ap.parse_args(argv)
     command = "make bench" if not argv and len(sys.argv) == 1 else " ".join(

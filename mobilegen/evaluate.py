@@ -184,9 +184,13 @@ def load_images(samples, t: Tensor, mean, std) -> np.ndarray:
     return np.concatenate([image_to_input(Path(s.path), t, mean, std) for s in samples])
 
 
-def default_workers() -> int:
-    """Threads for evaluate_tflite: one per core (numpy releases the GIL in its loops), at most
-    MAX_WORKERS."""
+def default_workers(precision: str = "int8") -> int:
+    """Threads for evaluate_tflite at `precision`: for int8, one per core (numpy releases the GIL
+    in its integer loops), at most MAX_WORKERS; for fp16/fp32, one: the float kernels call BLAS
+    once per image and layer, BLAS already uses the cores, and measured here two threads were no
+    faster (benchmarks/EVALUATE_RESULTS.md)."""
+    if precision != "int8":
+        return 1
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
@@ -194,8 +198,8 @@ def evaluate_tflite(model_bytes_or_path, samples, classes, *, mean=None, std=Non
                     precision=None, progress=None, workers=None) -> Evaluation:
     """Top-1 / top-5 / confusion of a .tflite classifier (bytes or a path) run by the simulator,
     `batch` images at a time (Simulator.outputs_batch: bit-identical to one image at a time), with
-    `workers` threads each decoding and running its own batches (default: default_workers(); the
-    images are independent, so the results do not depend on it).
+    `workers` threads each decoding and running its own batches (default: default_workers() of the
+    precision; the images are independent, so the results do not depend on it).
     mean/std: None takes the model's metadata, else 127.5. precision: as `simulate --precision`
     (int8, fp16, fp32; None: the model's own). progress: an optional callable(str) for a line per batch."""
     from mobilegen.export import plan_for_precision
@@ -208,7 +212,7 @@ def evaluate_tflite(model_bytes_or_path, samples, classes, *, mean=None, std=Non
     g = read_model(buf)
     if len(g.inputs) != 1:
         raise UserInputError(f"{what} has {len(g.inputs)} inputs; evaluating needs a model with one image input")
-    plan, _ = plan_for_precision(g, getattr(precision, "value", precision))
+    plan, used = plan_for_precision(g, getattr(precision, "value", precision))
     t_in, t_out = plan.graph.tensors[plan.graph.inputs[0]], plan.graph.tensors[plan.graph.outputs[0]]
     _check_classes(t_out.size, classes, what)
     labels = _check_labels(samples, classes)
@@ -230,7 +234,7 @@ def evaluate_tflite(model_bytes_or_path, samples, classes, *, mean=None, std=Non
     starts = list(range(0, len(samples), batch))
     if starts:
         run(starts[0])  # alone first: the simulator prepares its per-kernel operands once
-    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = default_workers(used) if workers is None else max(1, int(workers))
     if workers == 1 or len(starts) <= 2:
         for start in starts[1:]:
             run(start)

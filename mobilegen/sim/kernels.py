@@ -3,10 +3,12 @@
 Activations are [n][h][w][c] numpy arrays in the tensor's own dtype: n = 1 for Simulator.run, n
 images at once for Simulator.run_batch (the graph's batch-1 axis carries the images). Every kernel
 computes each image exactly as it does alone: integer arithmetic is exact whatever the batch, and
-float reductions keep each image's own order (per-image BLAS calls, per-image sums). Integer kernels accumulate
-exactly: convolutions run as matmuls on float32 operands split along the reduction so that every
-partial sum stays below 2^24 (exact in float32 whatever order BLAS adds in), then sum the partial
-results in int64. Everything after the accumulator is int64 numpy on the numerics helpers.
+float reductions keep each image's own order (per-image BLAS calls, per-image sums).
+
+Integer kernels accumulate exactly: convolutions run as matmuls on float32 operands split along
+the reduction so that every partial sum stays below 2^24 (exact in float32 whatever order BLAS adds
+in), then sum the partial results in int64. Everything after the accumulator is int64 numpy on the
+numerics helpers (the output stage's MultiplyByQuantizedMultiplier fused: requantize_in_place).
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def _im2col(x: np.ndarray, win: Window) -> np.ndarray:
 
 
 def requantize_in_place(acc: np.ndarray, multiplier, shift, zero_point=0) -> np.ndarray:
-    """mbqm(acc, multiplier, shift) + zero_point (numerics.fixedpoint), bit for bit, in fewer numpy passes;
-    reuses `acc` when it is int64. The output stage runs over every activation, so this is the
+    """mbqm(acc, multiplier, shift) + zero_point (numerics.fixedpoint), bit for bit, in fewer
+    numpy passes; reuses `acc` when it is int64. The output stage runs over every activation, so this is the
     simulator's hottest integer code. The fused form holds when no left shift applies (shift <= 0)
     and acc lies in int32 (mbqm's wrap is then the identity), and no multiplier is INT32_MIN (the
     one SRDHM overflow; QuantizeMultiplier gives M in [2^30, 2^31) or 0). Otherwise: mbqm itself.
