@@ -60,8 +60,8 @@ class Simulator:
     def batchable(self) -> bool:
         """Whether the plan's kernels can carry n images along the batch axis: every tensor a
         kernel reads or writes has a leading batch dimension of 1, and no kernel works across it
-        (a PAD of the batch axis, a CONCATENATION along it). Plans that are not run image by image
-        in run_batch (same results, no speed-up)."""
+        (a PAD of the batch axis, a CONCATENATION along it). run_batch runs other plans image by
+        image (same results, no speed-up)."""
         tensors = self.plan.graph.tensors
         for k in self.plan.kernels:
             if isinstance(k, ConstantKernel):
