@@ -127,12 +127,14 @@ def main() -> None:
             "",
             f"## From scratch with the defaults ({args.scratch_epochs} epochs, `train {args.data}`)",
             "",
-            f"Whole call {scratch_total:.0f} s; {_later_epochs(h):.1f} s per epoch (median of epochs 2..);"
+            f"Whole call {scratch_total:.0f} s; {_later_epochs(h):.1f} s per epoch (median of epochs 2..),"
+            f" {statistics.median(x['cpu_seconds'] for x in h[1:] or h):.1f} CPU seconds per epoch (all threads);"
             f" final validation accuracy {h[-1]['val_accuracy']:.3f}, best {max(x['val_accuracy'] for x in h):.3f}.",
             "",
-            "| epoch | loss | accuracy | val loss | val accuracy | seconds |",
-            "|---|---|---|---|---|---|",
-        ] + [f"| {x['epoch']} | {x['loss']:.3f} | {x['accuracy']:.3f} | {x['val_loss']:.3f} | {x['val_accuracy']:.3f} | {x['seconds']:.1f} |" for x in h]
+            "| epoch | loss | accuracy | val loss | val accuracy | seconds | CPU seconds |",
+            "|---|---|---|---|---|---|---|",
+        ] + [f"| {x['epoch']} | {x['loss']:.3f} | {x['accuracy']:.3f} | {x['val_loss']:.3f} | {x['val_accuracy']:.3f}"
+             f" | {x['seconds']:.1f} | {x['cpu_seconds']:.1f} |" for x in h]
     out += ["", "The machine is shared: seconds depend on its load (given above); the ratio is the figure to compare.", ""]
     args.out.write_text("\n".join(out))
     print("\n".join(out))

@@ -18,7 +18,8 @@ RESOLUTIONS = (96, 128, 160, 192, 224)
 DISTRIBUTE = ("none", "multiworker")
 
 # Defaults measured on the built-in dataset (benchmarks/TRAIN_RESULTS.md): MobileNet V1 0.25 at
-# 128 px from scratch reaches high validation accuracy within `make demo`'s training budget.
+# 128 px from scratch, 1200 training images, reached 90% validation accuracy at epoch 20 and 93%
+# at 30 (it sits near chance for the first ~8 epochs: fewer epochs are not a shortcut).
 DEFAULT_EPOCHS = 30
 DEFAULT_BATCH = 32
 # Adam peaking at 1e-2 (after a short warm-up) with a cosine decay to 0: on the built-in dataset

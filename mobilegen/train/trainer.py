@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from mobilegen.data.pipeline import tf_dataset
 from mobilegen.errors import UserInputError
 from mobilegen.train import bottleneck, distribute, loop, model as models
 from mobilegen.train.config import TrainConfig, TrainResult
-from mobilegen.data.pipeline import tf_dataset
 
 METRICS_VERSION = 1
 
