@@ -64,7 +64,7 @@ def main() -> None:
     train = report.get("train") or {}
     if train:
         lines.append(f"Training: {train.get('epochs_run', '?')} epochs, final validation accuracy "
-                     f"{100 * float(train.get('val_accuracy', float('nan'))):.1f}%.")
+                     f"{100 * float(train.get('final', {}).get('val_accuracy', float('nan'))):.1f}%.")
     for e in report.get("evaluation", []):
         lines.append(f"- {e['name']}: top-1 {100 * e['top1']:.1f}%, top-5 {100 * e['top5']:.1f}%, "
                      f"agreement with {report['evaluation'][0]['name']} {100 * e['agreement']:.1f}% ({e['n']} images)")

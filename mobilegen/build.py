@@ -390,6 +390,13 @@ def _mb(n: int) -> str:
 def summary(r: BuildReport) -> str:
     lines = ["== mobilegen build: summary =="]
     lines.append(f"model      {r.source.description}" + (f", {len(r.source.labels)} classes" if r.source.labels else ""))
+    t = r.source.train_metrics
+    if t:
+        images, final = t.get("images", {}), t.get("final", {})
+        how = {"scratch": "from scratch", "transfer": "transfer learning (cached bottlenecks)"}.get(t.get("mode"), t.get("mode"))
+        lines.append(f"training   {how} on {images.get('train', '?')} images, {t.get('epochs_run', '?')} epochs "
+                     f"in {t.get('seconds', 0):.0f} s; validation accuracy {100 * final.get('val_accuracy', float('nan')):.1f}%"
+                     + (f"; {images['skipped']} corrupt images skipped" if images.get("skipped") else ""))
     if r.evaluations:
         n = r.evaluations[0]["n"]
         lines.append(f"accuracy   on the validation split ({n} images)")
