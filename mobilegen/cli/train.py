@@ -33,7 +33,7 @@ def train_cmd(
     epochs: int = typer.Option(DEFAULT_EPOCHS, "--epochs", help="Epochs (of the head with --base-weights, of the whole network without)."),
     fine_tune_epochs: int = typer.Option(DEFAULT_FINE_TUNE_EPOCHS, "--fine-tune-epochs", help="Epochs of --fine-tune."),
     batch_size: int = typer.Option(DEFAULT_BATCH, "--batch-size", help="Global batch size (split across workers)."),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak Adam learning rate (cosine decay); default 1e-2 (from scratch and for the head)."),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak Adam learning rate (cosine decay); default 2e-2 from scratch, 1e-2 for the head."),
     fine_tune_learning_rate: float = typer.Option(DEFAULT_LR_FINE_TUNE, "--fine-tune-learning-rate", help="Learning rate of --fine-tune."),
     val_split: float = typer.Option(DEFAULT_VAL_SPLIT, "--val-split", help="Share of each class held out for validation."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, initial weights, shuffling and augmentation."),
