@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mobilegen.convert.quantize import IO, Quantize
 from mobilegen.errors import UserInputError
 from mobilegen.train.config import ALPHAS as TRAIN_ALPHAS, ARCHS as TRAIN_ARCHS, RESOLUTIONS as TRAIN_RESOLUTIONS
 
@@ -37,8 +38,8 @@ BUILTIN = "builtin"  # model.data: the built-in dataset (mobilegen.data.builtin)
 ARCHS = TRAIN_ARCHS
 ALPHAS = tuple(sorted({a for widths in TRAIN_ALPHAS.values() for a in widths}))
 RESOLUTIONS = TRAIN_RESOLUTIONS
-QUANTIZE = ("float32", "float16", "dynamic", "int8", "uint8")
-IO_TYPES = ("float32", "int8", "uint8")
+QUANTIZE = tuple(q.value for q in Quantize)  # what `convert --quantize` / `--io` take
+IO_TYPES = tuple(io.value for io in IO)
 PLATFORMS = ("android", "ios")
 PRECISIONS = ("int8", "fp16", "fp32")
 BACKENDS = ("cpu", "gpu")

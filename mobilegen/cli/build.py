@@ -1,26 +1,13 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from mobilegen.cli.common import progress, user_errors
-
-
-class BuildTarget(str, Enum):
-    android = "android"
-    ios = "ios"
-    all = "all"
-
-
-class Quantize(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    dynamic = "dynamic"
-    int8 = "int8"
-    uint8 = "uint8"
+from mobilegen.cli.generate import Target
+from mobilegen.convert.quantize import Quantize
 
 
 @user_errors
@@ -29,7 +16,7 @@ def build_cmd(
     out: Path = typer.Option(..., "--out", file_okay=False, help="The output directory."),
     model: Path = typer.Option(None, "--model", exists=True, help="Take this model (.keras, .h5, .tflite, frozen .pb, SavedModel dir) instead of training; overrides model.file."),
     data: str = typer.Option(None, "--data", help="An image folder or 'builtin': what to train on, or (with a model) to calibrate and evaluate on; overrides model.data."),
-    target: BuildTarget = typer.Option(None, "--target", help="Which projects to generate (default: targets.platforms, else all)."),
+    target: Target = typer.Option(None, "--target", help="Which projects to generate (default: targets.platforms, else all)."),
     quantize: Quantize = typer.Option(None, "--quantize", help="The deployed model's quantization (default: convert.quantize, else int8)."),
     as_json: bool = typer.Option(False, "--json", help="Print build.json on stdout instead of the summary table."),
 ) -> None:
@@ -45,7 +32,7 @@ def build_cmd(
     if data is not None:
         cfg.set("model", "data", data)
     if target is not None:
-        cfg.set("targets", "platforms", ["android", "ios"] if target is BuildTarget.all else [target.value])
+        cfg.set("targets", "platforms", ["android", "ios"] if target is Target.all else [target.value])
     if quantize is not None:
         cfg.set("convert", "quantize", quantize.value)
     report = run_build(cfg, out, progress)
