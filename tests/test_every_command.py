@@ -23,6 +23,7 @@ from tests.harness import ENGINE_FLOAT_RTOL, random_input, require
 PRECISIONS = ("int8", "fp16", "fp32")
 INTEGER_MODES = ("int8", "int8_io", "uint8")
 USER_ERROR = MobilegenError.exit_code
+ROOT = Path(__file__).resolve().parent.parent
 
 runner = CliRunner()
 
@@ -295,3 +296,31 @@ def test_mobilenet_generates_at_every_precision(family, alpha, resolution, class
         want = 0 if _valid(mode, precision) else USER_ERROR
         got = invoke(["generate", model, "--target", "android", "--out", tmp_path / precision, "--precision", precision], label)
         assert got == want, f"{label}: generate --precision {precision} exited {got}, expected {want}"
+
+
+def _user_error_cases(tmp_path: Path) -> list[tuple[str, list]]:
+    """Each of issue 8's commands given something wrong: a one-line error, no traceback."""
+    empty = tmp_path / "empty"
+    (empty / "cat").mkdir(parents=True)
+    (empty / "dog").mkdir()
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    text = tmp_path / "model.txt"
+    text.write_text("x")
+    config = tmp_path / "mobilegen.toml"
+    config.write_text("[model]\nalpha = 0.3\n")
+    return [
+        ("train, no such folder", ["train", tmp_path / "missing", "--out", tmp_path / "t1"]),
+        ("train, empty class folders", ["train", empty, "--out", tmp_path / "t2"]),
+        ("train, bad width", ["train", empty, "--out", tmp_path / "t3", "--alpha", "0.3"]),
+        ("convert, not a model", ["convert", text, "--out", tmp_path / "c.tflite", "--quantize", "float32"]),
+        ("convert, int8 without data", ["convert", junk, "--out", tmp_path / "c.tflite", "--quantize", "int8"]),
+        ("evaluate, not a flatbuffer", ["evaluate", junk, empty]),
+        ("evaluate, demo model on a folder without images", ["evaluate", ROOT / "examples" / "demo" / "model.tflite", empty]),
+        ("build, bad config", ["build", config, "--out", tmp_path / "b"]),
+    ]
+
+
+def test_issue8_commands_report_user_errors_in_one_line(tmp_path):
+    for label, args in _user_error_cases(tmp_path):
+        assert invoke(args, label) == USER_ERROR, label
