@@ -77,7 +77,7 @@ def test_version():
 
 def test_help_lists_commands():
     r = ok(["--help"])
-    for cmd in ("inspect", "simulate", "extract", "compare"):
+    for cmd in ("build", "train", "convert", "evaluate", "inspect", "simulate", "extract", "compare", "generate", "verify"):
         assert cmd in r.stdout
 
 
