@@ -111,14 +111,12 @@ def test_frozen_graph_needs_its_arrays(tmp_path):
 
 
 def _toolchain():
+    from tests.harness import require, require_tool
     from tests.test_engine_cpu import require_toolchain
-    from tests.harness import require
 
     require_toolchain()
     require("ai_edge_litert")
-    for tool in ("clang++-19",):
-        if shutil.which(tool) is None:
-            require(tool)
+    require_tool("clang++-19", "clang-19")  # the iOS engine's host build
 
 
 @pytest.mark.slow

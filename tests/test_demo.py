@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import require
+from tests.harness import require, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "builtin" / "mobilegen.toml"
@@ -60,7 +60,7 @@ def test_demo_end_to_end(tmp_path):
     from tests.test_engine_cpu import require_toolchain
 
     require_toolchain()
-    require("clang++-19")
+    require_tool("clang++-19", "clang-19")  # the iOS engine's host build
     out = tmp_path / "demo"
     r = subprocess.run([sys.executable, "-m", "mobilegen.cli.app", "build", str(CONFIG), "--out", str(out)],
                        capture_output=True, text=True, timeout=1500)
