@@ -32,11 +32,11 @@ from mobilegen import __version__
 from mobilegen.config import BuildConfig
 from mobilegen.errors import ToleranceExceeded, UserInputError
 from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
+from mobilegen.targets.jobs import DEFAULT_APP_NAME, check_conflicts, project_jobs
 
 DEFAULT_QUANTIZE = "int8"
 DEFAULT_PLATFORMS = ("android", "ios")
 DEFAULT_BACKENDS = ("cpu", "gpu")
-DEFAULT_APP_NAME = "Mobilegen Classifier"
 KERAS_SUFFIXES = (".keras", ".h5")
 
 Progress = Callable[[str], None]
@@ -211,39 +211,19 @@ def stage_evaluate(src: ModelSource, models: dict[str, Path], cfg: BuildConfig, 
 
 
 def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out: Path, progress: Progress) -> dict[str, Path]:
-    from mobilegen.render.escape import validate_package
-    from mobilegen.targets.android import AndroidOptions, generate_android
-    from mobilegen.targets.android_files import validate_sdk_name
-    from mobilegen.targets.ios import DEFAULT_BUNDLE_ID, IOSOptions, generate_ios
-    from mobilegen.targets.ios_files import DEFAULT_MODULE, validate_bundle_id, validate_module
-
-    app_name = cfg.get("targets", "app_name", DEFAULT_APP_NAME)
-    precision = cfg.get("targets", "precision")
-    mean, std = cfg.get("convert", "mean"), cfg.get("convert", "std")  # None: the model's metadata
-    jobs = []
-    for platform in cfg.get("targets", "platforms", list(DEFAULT_PLATFORMS)):
-        if platform == "android":
-            package = cfg.get("android", "package", "com.example.mobilegen")
-            validate_package(package)
-            name = cfg.get("android", "name")
-            if name is not None:
-                validate_sdk_name(name)
-            opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=labels, precision=precision,
-                                  mean=mean, std=std)
-            jobs.append((platform, generate_android, opts))
-        else:
-            opts = IOSOptions(bundle_id=validate_bundle_id(cfg.get("ios", "bundle_id", DEFAULT_BUNDLE_ID)),
-                              module=validate_module(cfg.get("ios", "module", DEFAULT_MODULE)),
-                              app_name=app_name, labels=labels, precision=precision, mean=mean, std=std)
-            jobs.append((platform, generate_ios, opts))
-    for platform, generate, opts in jobs:  # a conflict in any project stops all before anything is written
-        generate(model, out / platform, opts, dry_run=True)
-    projects = {}
-    for platform, generate, opts in jobs:
-        progress(f"generating the {platform} project")
-        generate(model, out / platform, opts)
-        projects[platform] = out / platform
-    return projects
+    jobs = project_jobs(
+        cfg.get("targets", "platforms", list(DEFAULT_PLATFORMS)), lambda platform: out / platform,
+        package=cfg.get("android", "package"), name=cfg.get("android", "name"),
+        bundle_id=cfg.get("ios", "bundle_id"), module=cfg.get("ios", "module"),
+        app_name=cfg.get("targets", "app_name", DEFAULT_APP_NAME), labels=labels,
+        precision=cfg.get("targets", "precision"),
+        mean=cfg.get("convert", "mean"), std=cfg.get("convert", "std"),  # None: the model's metadata
+    )
+    check_conflicts(model, jobs)
+    for job in jobs:
+        progress(f"generating the {job.platform} project")
+        job.generate(model, job.directory, job.options)
+    return {job.platform: job.directory for job in jobs}
 
 
 def _verification_input(src: ModelSource, project: Path) -> Path:

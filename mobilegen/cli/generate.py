@@ -47,11 +47,7 @@ def generate_cmd(
 ) -> None:
     """Render a native project for MODEL."""
     from mobilegen.inputs import read_labels
-    from mobilegen.render.escape import validate_package
-    from mobilegen.targets.android import AndroidOptions, generate_android
-    from mobilegen.targets.android_files import validate_sdk_name
-    from mobilegen.targets.ios import DEFAULT_BUNDLE_ID, IOSOptions, generate_ios
-    from mobilegen.targets.ios_files import DEFAULT_MODULE, validate_bundle_id, validate_module
+    from mobilegen.targets.jobs import check_conflicts, project_jobs
 
     given = {"--package": package, "--name": name, "--bundle-id": bundle_id, "--module": module}
     for platform, only in (("android", ANDROID_ONLY), ("ios", IOS_ONLY)):
@@ -63,29 +59,15 @@ def generate_cmd(
     for option, value in (("--mean", mean), ("--std", std)):
         if value is not None and (not math.isfinite(value) or (option == "--std" and value == 0)):
             raise UserInputError(f"{option} {value}: expected a finite number" + (", not 0" if option == "--std" else ""))
-    prec = precision.value if precision else None
-    jobs = []  # (platform, directory, generate function, options), every option checked before anything is written
-    if target.value in ("android", "all"):
-        package = "com.example.mobilegen" if package is None else package
-        validate_package(package)
-        if name is not None:
-            validate_sdk_name(name)
-        opts = AndroidOptions(package=package, name=name, app_name=app_name, labels=names, precision=prec,
-                              mean=mean, std=std)
-        jobs.append(("android", out / "android" if target.value == "all" else out, generate_android, opts))
-    if target.value in ("ios", "all"):
-        ios_opts = IOSOptions(bundle_id=validate_bundle_id(DEFAULT_BUNDLE_ID if bundle_id is None else bundle_id),
-                              module=validate_module(DEFAULT_MODULE if module is None else module), app_name=app_name, labels=names, precision=prec,
-                              mean=mean, std=std)
-        jobs.append(("ios", out / "ios" if target.value == "all" else out, generate_ios, ios_opts))
-
-    if len(jobs) > 1 and not dry_run:
-        # A conflict in either project stops both before anything is written.
-        for platform, directory, generate, opts in jobs:
-            generate(model, directory, opts, force=force, dry_run=True)
-    for platform, directory, generate, opts in jobs:
-        progress(f"generating {platform} project from {model}")
-        actions = generate(model, directory, opts, force=force, dry_run=dry_run)
+    platforms = ["android", "ios"] if target.value == "all" else [target.value]
+    jobs = project_jobs(platforms, lambda p: out / p if target.value == "all" else out, package=package, name=name,
+                        bundle_id=bundle_id, module=module, app_name=app_name, labels=names,
+                        precision=precision.value if precision else None, mean=mean, std=std)
+    if not dry_run:
+        check_conflicts(model, jobs, force=force)
+    for job in jobs:
+        progress(f"generating {job.platform} project from {model}")
+        actions = job.generate(model, job.directory, job.options, force=force, dry_run=dry_run)
         for a in actions:
             if a.action != "identical":
                 typer.echo(f"{a.action:>9}  {a.path}")
@@ -93,4 +75,4 @@ def generate_cmd(
         for a in actions:
             counts[a.action] = counts.get(a.action, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        typer.echo(f"{'would write' if dry_run else 'wrote'} {directory}: {summary}")
+        typer.echo(f"{'would write' if dry_run else 'wrote'} {job.directory}: {summary}")
