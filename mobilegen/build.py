@@ -54,6 +54,16 @@ class ModelSource:
     val_split: float = 0.2
     seed: int = 0
     train_metrics: dict | None = None
+    _folder: object = field(default=None, repr=False)  # the scanned dataset, once
+
+    @property
+    def folder(self):
+        """The dataset as an ImageFolder (scanned on first use, then kept), or None."""
+        if self._folder is None and self.data is not None:
+            from mobilegen.data.folder import resolve_data
+
+            self._folder = resolve_data(self.data)
+        return self._folder
 
 
 @dataclass
@@ -120,7 +130,7 @@ def stage_model(cfg: BuildConfig, out: Path, progress: Progress) -> ModelSource:
             raise UserInputError(f"{file}: no such model")
         kind = _source_kind(file)
         if kind == "frozen":
-            for key in ("input_array", "output_array", "input_shape"):
+            for key in ("input_array", "output_array"):  # the shape defaults to the Placeholder's
                 if cfg.get("convert", key) is None:
                     raise UserInputError(f"{file}: a frozen graph needs convert.{key} (--{key.replace('_', '-')})")
         if labels is None and kind == "tflite":
@@ -160,7 +170,7 @@ def stage_convert(cfg: BuildConfig, src: ModelSource, out: Path, progress: Progr
         progress(f"converting {src.path.name} to {m}")
         buf = convert_model(
             src.path, quantize=m, io=cfg.get("convert", "io") if m == mode else None,
-            calibration=src.data, labels=src.labels,
+            calibration=src.folder, labels=src.labels,
             mean=cfg.get("convert", "mean", DEFAULT_MEAN), std=cfg.get("convert", "std", DEFAULT_STD),
             calibration_samples=cfg.get("convert", "calibration_samples"),
             input_array=cfg.get("convert", "input_array"), output_array=cfg.get("convert", "output_array"),
@@ -175,12 +185,12 @@ def _validation(src: ModelSource):
     """(classes, validation samples labelled in those classes) of the source's dataset: the split
     `train` held out (same fraction and seed); None without a dataset. The model's labels are the
     classes when it has them, so a folder class the model does not know is an error."""
-    if src.data is None:
+    if src.folder is None:
         return None
-    from mobilegen.data.folder import resolve_data, split
+    from mobilegen.data.folder import split
     from mobilegen.evaluate import map_samples
 
-    folder = resolve_data(src.data)
+    folder = src.folder
     _, val = split(folder, src.val_split, src.seed)
     classes = list(src.labels) if src.labels else list(folder.classes)
     return classes, map_samples(val, folder.classes, classes, where=str(folder.root))
@@ -374,7 +384,7 @@ def summary(r: BuildReport) -> str:
     if t:
         images, final = t.get("images", {}), t.get("final", {})
         how = {"scratch": "from scratch", "transfer": "transfer learning (cached bottlenecks)"}.get(t.get("mode"), t.get("mode"))
-        lines.append(f"training   {how} on {images.get('train', '?')} images, {t.get('epochs_run', '?')} epochs "
+        lines.append(f"training   {how} on {images.get('train', '?')} images, {t.get('epochs_run', '?')} epoch{'' if t.get('epochs_run') == 1 else 's'} "
                      f"in {t.get('seconds', 0):.0f} s; validation accuracy {100 * final.get('val_accuracy', float('nan')):.1f}%"
                      + (f"; {images['skipped']} corrupt images skipped" if images.get("skipped") else ""))
     if r.evaluations:
