@@ -75,12 +75,18 @@ def read_labels(path: Path) -> list[str]:
         raise UserInputError(f"{path}: labels must be UTF-8 text, one per line") from None
     except OSError as e:
         raise UserInputError(f"{path}: cannot read labels ({e.strerror or e})") from None
+    empty = first_empty_label(labels)
+    if empty is not None:
+        raise UserInputError(f"{path}:{empty}: empty label; expected one class name per line")
+    return labels
+
+
+def first_empty_label(labels: list[str]) -> int | None:
+    """Drop blank lines at the end of `labels` (in place); the 1-based line number of the first
+    blank line left between labels, else None. One rule for labels files and metadata labels."""
     while labels and not labels[-1].strip():
         labels.pop()
-    for n, label in enumerate(labels, 1):
-        if not label.strip():
-            raise UserInputError(f"{path}:{n}: empty label; expected one class name per line")
-    return labels
+    return next((n for n, label in enumerate(labels, 1) if not label.strip()), None)
 
 
 def load_labels(path: Path | None, n: int) -> list[str]:

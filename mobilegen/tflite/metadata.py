@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from mobilegen.errors import ModelFormatError, UserInputError
+from mobilegen.inputs import first_empty_label
 
 MODEL_IDENTIFIER = b"TFL3"
 METADATA_IDENTIFIER = b"M001"
@@ -286,11 +287,9 @@ def _labels(model_buf: bytes, tensor: _Table, source: str) -> list[str] | None:
             lines = text.decode("utf-8").splitlines()
         except UnicodeDecodeError:
             raise _Bad(f"the labels file '{name}' is not UTF-8") from None
-        while lines and not lines[-1].strip():
-            lines.pop()
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                raise _Bad(f"the labels file '{name}' has an empty line {n}; expected one class name per line")
+        empty = first_empty_label(lines)
+        if empty is not None:
+            raise _Bad(f"the labels file '{name}' has an empty line {empty}; expected one class name per line")
         return lines
     return None
 
