@@ -21,12 +21,14 @@ setup: $(STAMP)
 # the aarch64 / armv7 cross g++ and qemu-user to build the engine for Arm Linux and run it
 # (`verify --arch`, tests/test_arm.py); for the iOS target, clang-19 to compile the generated Metal
 # kernels as C++ against the project's shim (`verify` of an iOS project) and GNUstep's Foundation to
-# syntax-check the Objective-C sources (gnustep-base-runtime: plget, to read back pbxproj strings).
+# syntax-check the Objective-C sources (gnustep-base-runtime: plget, to read back pbxproj strings); chromium, headless, to render the
+# verification report (tests/test_report.py).
 APT_PACKAGES := python3-venv python3-pip g++ cmake libegl-dev libgles-dev libegl-mesa0 \
 	libgl1-mesa-dri glslang-tools default-jdk-headless android-liblog-dev \
 	android-platform-frameworks-native-headers \
 	g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user \
-	clang-19 libgnustep-base-dev gnustep-make libblocksruntime-dev gnustep-base-runtime
+	clang-19 libgnustep-base-dev gnustep-make libblocksruntime-dev gnustep-base-runtime \
+	chromium
 
 # System packages only when missing (apt-get needs root, as on CI and the dev machines).
 $(STAMP): pyproject.toml
