@@ -2,8 +2,10 @@
 templates/engine/plan.h field for field, and the weights blob (mobilegen.weights) they point into.
 
 All packing for the GPU layouts goes through mobilegen.layout. Both engine backends read the
-packed layouts, so the blob holds each constant once. At precision fp16 the float weights and
-biases are stored as float16 (the plan has already rounded them: mobilegen.numerics.fp16).
+packed layouts, so the blob holds each constant once. At precision fp16 storage is per tensor
+(Plan.stores_half): a float tensor is float16 unless the plan keeps it in float32
+(TensorRecord.half), and a kernel's float weights and biases are stored at its output tensor's
+precision (the plan has already rounded them: mobilegen.numerics.fp16, plan.half_storage_plan).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class TensorRecord:
     c: int
     scale: float
     zero_point: int
+    # Stored as float16: a float tensor at precision fp16 that the plan does not keep in float32
+    # (Plan.stores_half). plan.h's TensorInfo::half; 8-bit tensors and other precisions: False.
+    half: bool = False
 
 
 @dataclass
@@ -108,8 +113,9 @@ class _Exporter:
         self.plan = plan
         self.g = plan.graph
         self.precision = precision
-        # float weights and biases in the blob: float16 at fp16 (plan.float_storage), else float32
-        self.to_float = to_half if plan.float_storage == "float16" else (lambda a: np.asarray(a, np.float32))
+        # A kernel's float weights and biases in the blob: float16 when its output tensor is
+        # stored as float16 (Plan.stores_half), else float32. Set per kernel by kernel().
+        self.to_float = self._float32
         self.blob = BlobWriter()
         self.ids: dict[int, int] = {}
         self.tensors: list[TensorRecord] = []
@@ -128,12 +134,15 @@ class _Exporter:
             self.tensors.append(
                 TensorRecord(
                     len(self.tensors), index, t.name, t.dtype, tuple(t.shape), h, w, c,
-                    q.s if q is not None else 0.0, q.zp if q is not None else 0,
+                    q.s if q is not None else 0.0, q.zp if q is not None else 0, self.plan.stores_half(index),
                 )
             )
         return self.ids[index]
 
     # -- blob helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _float32(a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, np.float32)
     def vec(self, v: np.ndarray, dtype) -> tuple[int, int]:
         return self.blob.add(layout.pad_vector(np.asarray(v).astype(dtype)))
 
@@ -184,11 +193,16 @@ class _Exporter:
         return EngineModel(self.precision, self.tensors, records, blob, plan_hash, inputs, outputs, self.folded)
 
     def finish(self, records: list[KernelRecord], inputs: list[int], outputs: list[int]) -> tuple[bytes, bytes]:
-        table = json.dumps(
-            {"tensors": [vars(t) for t in self.tensors], "kernels": [vars(r) for r in records], "precision": self.precision,
-             "inputs": inputs, "outputs": outputs},
-            sort_keys=True, default=list,
-        )
+        # The hash covers the per-tensor storage through "fp32_tensors" (the float tensors an fp16
+        # plan keeps in float32), present only when there are some: a plan without any (every
+        # int8 / fp32 / all-fp16 plan) hashes as before per-tensor storage existed.
+        tensors = [{f: v for f, v in vars(t).items() if f != "half"} for t in self.tensors]
+        table = {"tensors": tensors, "kernels": [vars(r) for r in records], "precision": self.precision,
+                 "inputs": inputs, "outputs": outputs}
+        kept = [t.id for t in self.tensors if t.dtype == "float32" and self.precision == "fp16" and not t.half]
+        if kept:
+            table["fp32_tensors"] = kept
+        table = json.dumps(table, sort_keys=True, default=list)
         digest = hashlib.sha256(self.blob.payload() + table.encode()).digest()[:16]
         return self.blob.finish(digest), digest
 
@@ -201,6 +215,8 @@ class _Exporter:
         method = getattr(self, "k_" + type(k).__name__.lower(), None)
         if method is None:
             raise UnsupportedOpError(f"op {k.op}: the engine has no {k.name} kernel")
+        # float constants at the precision of the tensor the kernel writes
+        self.to_float = to_half if self.plan.stores_half(k.output) else self._float32
         return method(k)
 
     def _conv(self, k, packed: np.ndarray, dm: int) -> dict:
@@ -363,6 +379,8 @@ class _Exporter:
     def k_reshape(self, k: Reshape) -> KernelRecord:
         r = self.record(k, "Reshape", None, {})
         a, b = self.tensors[r.inputs[0]], self.tensors[r.output]
+        if a.half != b.half:  # plan.storage_groups: a RESHAPE's output shares its input's storage
+            raise ValueError(f"op {k.op}: RESHAPE between float16 and float32 storage")
         r.alias = (a.h, a.w, a.c) == (b.h, b.w, b.c)
         return r
 
@@ -389,10 +407,14 @@ def default_precision(g: Graph) -> str:
     return "int8" if is_quantized(g) else "fp32"
 
 
-def plan_for_precision(g: Graph, precision: str | None = None) -> tuple[Plan, str]:
+def plan_for_precision(
+    g: Graph, precision: str | None = None, keep_fp32: frozenset[int] = frozenset()
+) -> tuple[Plan, str]:
     """The plan the engine runs at `precision` (default: the model's own). An integer model at a
     float precision runs dequantized, as TFLite's GPU delegate runs it; fp16 is float kernels with
-    fp16 storage (mobilegen.numerics.fp16), for float and integer models alike."""
+    fp16 storage (mobilegen.numerics.fp16), for float and integer models alike, except the float
+    tensors in `keep_fp32` (TFLite tensor indices; see plan.half_storage_plan), stored in float32.
+    A keep set at another precision is a UserInputError."""
     precision = precision or default_precision(g)
     if precision not in PRECISIONS:
         raise UserInputError(f"precision {precision!r} is not available; available: {', '.join(PRECISIONS)}")
@@ -400,8 +422,10 @@ def plan_for_precision(g: Graph, precision: str | None = None) -> tuple[Plan, st
         raise UserInputError("precision int8 needs an int8 or uint8 model; this model is float (use fp32 or fp16)")
     if precision != "int8" and is_quantized(g):
         g = dequantize_graph(g)
+    if keep_fp32 and precision != "fp16":
+        raise UserInputError(f"tensors kept in float32 need precision fp16 (got {precision})")
     plan = build_plan(g)
-    return (half_storage_plan(plan) if precision == "fp16" else plan), precision
+    return (half_storage_plan(plan, frozenset(keep_fp32)) if precision == "fp16" else plan), precision
 
 
 def export_plan(plan: Plan, precision: str) -> EngineModel:

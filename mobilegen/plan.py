@@ -11,7 +11,8 @@ Lowering rules:
   operator writes. DENSIFY of a constant (the reader has already densified sparse constants) folds
   the same way, and a DEQUANTIZE of its output too.
 - Shape checks are done up front, per op, naming the op and the tensor.
-- Precision fp16 is a property of the whole plan (`half_storage_plan`): see mobilegen.numerics.fp16.
+- Precision fp16 (`half_storage_plan`, mobilegen.numerics.fp16) stores every float tensor as
+  binary16 except those the plan keeps in float32 (`Plan.fp32_tensors`, `Plan.stores_half`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilegen.errors import ModelValidationError, UnsupportedOpError
+from mobilegen.errors import ModelValidationError, UnsupportedOpError, UserInputError
 from mobilegen.ir.graph import Graph, Op, Tensor
 from mobilegen.ir.verify import QRANGE, verify_graph
 from mobilegen.numerics import params as P
@@ -230,8 +231,19 @@ class Plan:
     graph: Graph
     kernels: list[Kernel]
     # "float32", or "float16" at precision fp16: float weights, biases and every stored float
-    # tensor are binary16 numbers (mobilegen.numerics.fp16; half_storage_plan makes such a plan).
+    # tensor are binary16 numbers (mobilegen.numerics.fp16; half_storage_plan makes such a plan),
+    # except the float tensors in fp32_tensors (and the weights of the kernels writing them).
     float_storage: str = "float32"
+    # At float16 storage: the float tensors kept in float32 (TFLite tensor indices of `graph`).
+    fp32_tensors: frozenset[int] = frozenset()
+
+    def stores_half(self, index: int) -> bool:
+        """Whether tensor `index` is a float tensor stored as binary16."""
+        return (
+            self.float_storage == "float16"
+            and self.graph.tensors[index].dtype == "float32"
+            and index not in self.fp32_tensors
+        )
 
     @property
     def inputs(self) -> tuple[int, ...]:
@@ -264,16 +276,75 @@ def build_plan(g: Graph) -> Plan:
     return Plan(g, kernels)
 
 
-def half_storage_plan(plan: Plan) -> Plan:
-    """`plan` with fp16 storage (mobilegen.numerics.fp16): the float weights and biases rounded to
-    binary16 here, once, so that the simulator runs and the weights blob stores the same numbers;
-    the simulator rounds every stored float tensor (Plan.float_storage)."""
-    kernels = []
+def stored_float_tensors(plan: Plan) -> frozenset[int]:
+    """The float tensors the engine stores at run time: the graph's float inputs and the float
+    outputs of every kernel that runs (not the folded constants). These are what a keep set of
+    half_storage_plan may name."""
+    tensors = plan.graph.tensors
+    written = [k.output for k in plan.kernels if not isinstance(k, ConstantKernel)]
+    return frozenset(i for i in (*plan.graph.inputs, *written) if tensors[i].dtype == "float32")
+
+
+def storage_groups(plan: Plan) -> list[frozenset[int]]:
+    """Tensors that must share one storage precision: a RESHAPE's output is its input's bytes (an
+    alias on the GPU when the two storage views match), so every chain of RESHAPEs is one group.
+    Every other stored float tensor is a group of its own."""
+    parent: dict[int, int] = {i: i for i in stored_float_tensors(plan)}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     for k in plan.kernels:
-        if isinstance(k, (Conv2D, DepthwiseConv2D, FullyConnected)) and not k.stage.quantized:
+        if isinstance(k, Reshape) and k.inputs[0] in parent and k.output in parent:
+            parent[root(k.output)] = root(k.inputs[0])
+    groups: dict[int, set[int]] = {}
+    for i in parent:
+        groups.setdefault(root(i), set()).add(i)
+    return [frozenset(g) for _, g in sorted(groups.items())]
+
+
+def half_storage_plan(plan: Plan, keep_fp32: frozenset[int] = frozenset()) -> Plan:
+    """`plan` with fp16 storage (mobilegen.numerics.fp16), except the float tensors in `keep_fp32`
+    (TFLite tensor indices of plan.graph), which stay float32.
+
+    A kernel's float weights and biases are stored at its output tensor's precision: rounded to
+    binary16 here, once, when the output is stored as half (so that the simulator runs and the
+    weights blob stores the same numbers), left float32 when the output is kept. The simulator
+    rounds exactly the tensors the plan stores as half (Plan.stores_half).
+
+    Storage-preserving kernels: a RESHAPE's output shares its input's storage (storage_groups), so
+    a keep set naming either keeps the whole chain in float32 (the result's fp32_tensors lists
+    every member). A folded constant (ConstantKernel: float16 or sparse weights) is reported in
+    float32 when a kernel reading it keeps its output in float32 (it is that kernel's weights).
+    An index that is not a stored float tensor (stored_float_tensors: out of range, 8-bit, a
+    weight) is a UserInputError: its storage is not the plan's to choose."""
+    keep = frozenset(int(i) for i in keep_fp32)
+    stored = stored_float_tensors(plan)
+    tensors = plan.graph.tensors
+    for i in sorted(keep - stored):
+        what = tensors[i].describe() if 0 <= i < len(tensors) else f"tensor {i} (the graph has {len(tensors)})"
+        raise UserInputError(
+            f"keep_fp32 names {what}: expected a float tensor the engine stores (a float graph input or a kernel's float output)"
+        )
+    fp32 = set()
+    for group in storage_groups(plan):
+        if group & keep:
+            fp32 |= group
+    # Folded constants read by a kernel that keeps its output in float32 keep their float32 value.
+    folded = folded_tensors(plan)
+    for k in reversed(plan.kernels):  # readers first: a folded DEQUANTIZE of a folded DENSIFY
+        if k.output in fp32:
+            fp32 |= {i for i in plan.graph.ops[k.op].inputs if i in folded}
+    fp32_tensors = frozenset(fp32)
+    half = Plan(plan.graph, [], float_storage="float16", fp32_tensors=fp32_tensors)
+    for k in plan.kernels:
+        if isinstance(k, (Conv2D, DepthwiseConv2D, FullyConnected)) and not k.stage.quantized and half.stores_half(k.output):
             k = replace(k, weights=round_to_half(k.weights), bias=round_to_half(k.bias))
-        kernels.append(k)
-    return Plan(plan.graph, kernels, float_storage="float16")
+        half.kernels.append(k)
+    return half
 
 
 def _same_or_valid(padding: str, in_size: int, k: int, stride: int, dil: int, op: Op) -> tuple[int, int]:

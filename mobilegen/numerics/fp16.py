@@ -9,6 +9,13 @@ becoming infinity. That is numpy's float32 -> float16 cast, the engine's float_t
 and packHalf2x16 as Mesa implements it (a GPU driver that rounds otherwise is off by at most one
 unit in the last place, within the tolerance of the fp16 tests).
 Values stay float32 wherever they are seen (API, dumps, simulator): fp16 numbers widened exactly.
+
+Storage is per tensor: a precision plan may keep chosen float tensors in float32
+(plan.half_storage_plan's keep_fp32, Plan.stores_half). A kept tensor is stored unrounded; the
+kernel writing it keeps its float weights and biases in float32 too (a kernel's constants are
+stored at its output tensor's precision); kernels convert each input from its own storage, so an
+ADD or CONCATENATION may read one float16 and one float32 tensor. A RESHAPE's output shares its
+input's storage (plan.storage_groups).
 """
 
 from __future__ import annotations

@@ -15,16 +15,19 @@ class Simulator:
     first run and reused, as the generated engines upload weights once.
 
     A plan with float16 storage (precision fp16, mobilegen.numerics.fp16) runs its float kernels
-    in float32 as usual and rounds what they store to binary16: the graph's float inputs and every
-    float tensor a kernel writes, so the returned values are those the engine holds."""
+    in float32 as usual and rounds what they store to binary16: exactly the tensors the plan
+    stores as half (Plan.stores_half: the graph's float inputs and every float tensor a kernel
+    writes, less those the plan keeps in float32), so the returned values are those the engine
+    holds."""
 
     def __init__(self, plan: Plan):
         self.plan = plan
-        self._half = plan.float_storage == "float16"
+        self._half = frozenset(i for i in range(len(plan.graph.tensors)) if plan.stores_half(i))
         self._cache: dict = {}
 
-    def _stored(self, x: np.ndarray) -> np.ndarray:
-        return round_to_half(x) if self._half and x.dtype == np.float32 else x
+    def _stored(self, index: int, x: np.ndarray) -> np.ndarray:
+        """`x` as tensor `index` stores it."""
+        return round_to_half(x) if index in self._half and x.dtype == np.float32 else x
 
     def check_inputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         g = self.plan.graph
@@ -44,7 +47,7 @@ class Simulator:
     def run(self, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
         """Tensor index -> value for the graph inputs and every tensor a kernel writes."""
         g = self.plan.graph
-        values: dict[int, np.ndarray] = {i: self._stored(x) for i, x in zip(g.inputs, self.check_inputs(inputs))}
+        values: dict[int, np.ndarray] = {i: self._stored(i, x) for i, x in zip(g.inputs, self.check_inputs(inputs))}
         for k in self.plan.kernels:
             values[k.output] = self.step(k, [values[i] for i in k.inputs])
         return values
@@ -52,7 +55,7 @@ class Simulator:
     def step(self, k: Kernel, args: list[np.ndarray]) -> np.ndarray:
         """The value kernel `k` (of this plan) stores given its input arrays."""
         t = self.plan.graph.tensors[k.output]
-        return self._stored(run_kernel(k, args, t.dtype, t.shape, self._cache))
+        return self._stored(k.output, run_kernel(k, args, t.dtype, t.shape, self._cache))
 
     # ----------------------------------------------------------------------------------------------
     # Many images at once
@@ -112,7 +115,7 @@ class Simulator:
         inputs, n = self.check_batch_inputs(inputs)
         if not self.batchable():
             return self._run_each(inputs, n, keep)
-        values: dict[int, np.ndarray] = {i: self._stored(x) for i, x in zip(g.inputs, inputs)}
+        values: dict[int, np.ndarray] = {i: self._stored(i, x) for i, x in zip(g.inputs, inputs)}
         last_read = self._last_reads() if keep == "outputs" else {}
         for pos, k in enumerate(self.plan.kernels):
             t = g.tensors[k.output]
@@ -122,7 +125,7 @@ class Simulator:
                 continue
             shape = self.batch_shape(t.shape, n)
             out = run_kernel(k, [values[i] for i in k.inputs], t.dtype, shape, self._cache, n)
-            values[k.output] = self._stored(out)
+            values[k.output] = self._stored(k.output, out)
             for i in set(k.inputs):  # a kernel may read one tensor twice (ADD(x, x))
                 if last_read.get(i) == pos:
                     del values[i]
