@@ -77,7 +77,8 @@ def test_version():
 
 def test_help_lists_commands():
     r = ok(["--help"])
-    for cmd in ("build", "train", "convert", "evaluate", "inspect", "simulate", "extract", "compare", "generate", "verify"):
+    for cmd in ("build", "train", "convert", "evaluate", "inspect", "simulate", "extract", "compare", "generate", "verify",
+                "pull"):
         assert cmd in r.stdout
 
 
