@@ -11,11 +11,14 @@ into one output directory:
     DIR/evaluation.json           top-1 / top-5 / agreement of every model on the validation split
     DIR/android/, DIR/ios/        the generated projects
     DIR/verify/                   per target and backend: the input, the engine's and the simulator's dumps
-    DIR/build.json                every figure of the summary, for scripts
+    DIR/build.json                every figure of the summary (timings included), for scripts
+    DIR/report.html               the verification report (mobilegen.report), with timings
+    DIR/dist/                     what CI publishes, byte-reproducible (mobilegen.dist): the SDK and
+                                  sample-project zips, report.html without timings, manifest.json
 
 Each stage is a function of the previous stages' results; `run_build` times them and collects the
-rows of the summary. A failed host verification does not stop the summary: it is printed, then
-`build` exits non-zero (CI gates on it).
+rows of the summary. A failed host verification does not stop the summary nor the artifacts: both
+are written (manifest.json says ok: false), then `build` exits non-zero (CI gates on it).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class Verification:
     ok: bool
     detail: str  # "bit-exact, 31/31 tensors" / "max rel 3e-6 over 31 tensors" / what failed
     timing: str = ""
+    dump: Path | None = None  # the run's dump directory (compared with the simulator's)
+    timings: dict | None = None  # {"first_run_ms", "best_warm_run_ms"} of an engine run
 
 
 @dataclass
@@ -86,6 +91,10 @@ class BuildReport:
     verifications: list[Verification] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    precision: str | None = None  # the engines' arithmetic (int8 | fp16 | fp32), as verified
+    verify_image: Path | None = None  # the picture the verification input came from
+    dist: Path | None = None  # DIR/dist once written
+    source_date_epoch: int | None = None  # the zips' timestamp
 
     @property
     def ok(self) -> bool:
@@ -259,10 +268,11 @@ def _compare_detail(rows) -> tuple[bool, str]:
 
 
 def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict[str, Path], out: Path,
-                 progress: Progress, notes: list[str], mode: str | None = None) -> list[Verification]:
+                 progress: Progress, notes: list[str], mode: str | None = None,
+                 into: BuildReport | None = None) -> list[Verification]:
     """Build each project's engine here and run it on each backend; compare every tensor with the
     simulator at the project's precision. Also the simulator against LiteRT's reference kernels on
-    the same input, when LiteRT is installed."""
+    the same input, when LiteRT is installed. `into` gets the precision and the input's picture."""
     from mobilegen.compare import compare_paths
     from mobilegen.dump import write_dump
     from mobilegen.evaluate import tflite_normalization
@@ -285,6 +295,8 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     root.mkdir(parents=True, exist_ok=True)
     np.save(root / "input.npy", x)
     plan, precision = plan_for_precision(g, cfg.get("targets", "precision"))
+    if into is not None:
+        into.precision, into.verify_image = precision, image
     sim = Simulator(plan)
     write_dump(root / "simulator", plan.graph, sim.run([x]), folded_tensors(plan))
     try:
@@ -301,7 +313,7 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
         progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
         write_dump(root / "litert", g, run_reference(buf, x))
         ok, detail = _compare_detail(compare_paths(root / "simulator", root / "litert"))
-        results.append(Verification("simulator", "LiteRT BUILTIN_REF", ok, detail))
+        results.append(Verification("simulator", "LiteRT BUILTIN_REF", ok, detail, dump=root / "litert"))
     for platform, project in projects.items():
         progress(f"building the {platform} engine on this machine")
         runner = build_host(project)
@@ -311,11 +323,12 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
             report = run_host(runner, project, root / "input.npy", root / f"{name}.npy", dump_dir=root / name,
                               backend=backend, repeat=4)
             ok, detail = _compare_detail(compare_paths(root / name, root / "simulator"))
-            timing = ""
+            timing, timings = "", None
             if "first_run_ms" in report:
                 timing = f"cold {report['first_run_ms']:.1f} ms, warm {report['best_warm_run_ms']:.1f} ms"
+                timings = {k: report[k] for k in ("first_run_ms", "best_warm_run_ms") if k in report}
             label = {"cpu": "cpu", "gpu": "gpu (Metal, host executor)" if platform == "ios" else "gpu (GLES 3.1, Mesa)"}[backend]
-            results.append(Verification(platform, label, ok, detail, timing))
+            results.append(Verification(platform, label, ok, detail, timing, root / name, timings))
     return results
 
 
@@ -342,11 +355,81 @@ def run_build(cfg: BuildConfig, out: Path, progress: Progress) -> BuildReport:
         report.notes.append("no dataset given (model.data / --data): accuracy not measured")
     report.projects = timed("generate", stage_generate, cfg, deployed, src.labels, out, progress)
     report.verifications = timed("verify", stage_verify, cfg, src, deployed, report.projects, out, progress,
-                                 report.notes, report.deployed)
-    (out / "build.json").write_text(json.dumps(report_json(report), indent=1) + "\n")
+                                 report.notes, report.deployed, report)
     if report.evaluations:
         (out / "evaluation.json").write_text(json.dumps(report.evaluations, indent=1) + "\n")
+    timed("dist", stage_dist, report, progress)
+    (out / "build.json").write_text(json.dumps(report_json(report), indent=1) + "\n")
     return report
+
+
+# -- the artifacts ------------------------------------------------------------------------------
+
+def _run_name(v: Verification) -> str:
+    return v.backend if v.target == "simulator" else f"{v.target} {v.backend}"
+
+
+def report_data(r: BuildReport, sizes: dict[str, int], *, reproducible: bool):
+    """The verification report's contents (mobilegen.report.ReportData); `reproducible`: nothing that
+    changes from run to run (no timings, no images per second)."""
+    from mobilegen.report import BackendRun, ReportData
+
+    verify = r.out / "verify"
+    model = r.models[r.deployed]
+    runs = [BackendRun(_run_name(v), v.dump, None if reproducible else v.timings)
+            for v in r.verifications if v.dump is not None]
+    drop = {"images_per_second"} if reproducible else set()
+    return ReportData(
+        title=f"{model.name}: verification", model=model, input_tensor=verify / "input.npy",
+        reference_name="simulator", reference_dump=verify / "simulator", runs=runs,
+        labels=r.source.labels if r.source else None, input_image=r.verify_image, sizes=sizes,
+        evaluations=[{k: v for k, v in e.items() if k not in drop} for e in r.evaluations], notes=list(r.notes),
+        precision=r.precision,
+    )
+
+
+def manifest_fields(r: BuildReport) -> dict:
+    """manifest.json without its artifacts: the same build gives the same values (no timings, no
+    dates but SOURCE_DATE_EPOCH, no absolute paths)."""
+    from mobilegen.dist import sha256_file
+
+    model = r.models[r.deployed] if r.deployed else None
+    return {
+        "generator": "mobilegen",
+        "tool_version": __version__,
+        "ok": r.ok,
+        "source_date_epoch": r.source_date_epoch,
+        "model": None if model is None else {
+            "file": model.name, "quantization": r.deployed, "sha256": sha256_file(model), "bytes": model.stat().st_size,
+        },
+        "precision": r.precision,
+        "labels": r.source.labels if r.source else None,
+        "targets": sorted(r.projects),
+        "accuracy": [{k: e[k] for k in ("name", "n", "top1", "top5", "agreement")} for e in r.evaluations],
+        "verification": [{"target": v.target, "backend": v.backend, "ok": v.ok, "detail": v.detail} for v in r.verifications],
+        "notes": list(r.notes),
+    }
+
+
+def stage_dist(r: BuildReport, progress: Progress) -> Path:
+    """DIR/dist (mobilegen.dist) and DIR/report.html."""
+    from mobilegen.dist import REPORT, Artifact, source_date_epoch, write_manifest, write_zips
+
+    r.source_date_epoch = source_date_epoch()
+    dist = r.dist = r.out / "dist"
+    progress(f"writing the artifacts into {dist}")
+    artifacts = write_zips(dist, r.projects, r.source_date_epoch)
+    if any(v.dump is not None for v in r.verifications):
+        from mobilegen.report import write_report
+
+        model = r.models[r.deployed]
+        sizes = {model.name: model.stat().st_size} | {a.name: a.path.stat().st_size for a in artifacts}
+        write_report(r.out / REPORT, report_data(r, sizes, reproducible=False), timings=True)
+        artifacts.append(Artifact(REPORT, write_report(dist / REPORT, report_data(r, sizes, reproducible=True), timings=False)))
+    else:
+        r.notes.append("no verification run: no report.html")
+    write_manifest(dist, manifest_fields(r), artifacts)
+    return dist
 
 
 def _size(path: Path) -> int:
@@ -366,7 +449,9 @@ def report_json(r: BuildReport) -> dict:
         "evaluation": r.evaluations,
         "train": r.source.train_metrics if r.source else None,
         "projects": {t: str(p) for t, p in r.projects.items()},
-        "verification": [v.__dict__ for v in r.verifications],
+        "verification": [{k: str(x) if isinstance(x, Path) else x for k, x in v.__dict__.items()} for v in r.verifications],
+        "precision": r.precision,
+        "dist": str(r.dist) if r.dist else None,
         "stages_seconds": {k: round(v, 2) for k, v in r.stages.items()},
         "ok": r.ok,
         "notes": r.notes,
@@ -405,7 +490,9 @@ def summary(r: BuildReport) -> str:
         lines.append(f"note       {note}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in r.stages.items())
     lines.append(f"stages     {stages}; total {sum(r.stages.values()):.1f} s")
-    lines.append(f"outputs    {r.out} (build.json: every figure above)")
+    if r.dist is not None:
+        lines.append(f"artifacts  {r.dist}: " + ", ".join(sorted(p.name for p in r.dist.iterdir())))
+    lines.append(f"outputs    {r.out} (build.json: every figure above; report.html: the verification report)")
     return "\n".join(lines)
 
 

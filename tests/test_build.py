@@ -1,6 +1,7 @@
 """`mobilegen build`: the configuration is checked before any work (one line naming the key and what
 is allowed), a given .tflite goes through generate and host verification, the summary and
-build.json carry the figures, and a failed verification exits non-zero after the summary."""
+build.json carry the figures, DIR/dist is written, and a failed verification exits non-zero after
+the summary and the artifacts (manifest.json ok: false). tests/test_dist.py: the artifacts themselves."""
 
 from __future__ import annotations
 
@@ -145,6 +146,9 @@ def test_build_a_given_tflite_generates_and_verifies_both_targets(tmp_path):
     assert [v["target"] for v in report["verification"]] == ["simulator", "android", "android", "ios", "ios"]
     assert set(report["projects"]) == {"android", "ios"}
     assert (out / "android" / "settings.gradle.kts").is_file() and (out / "ios" / "Package.swift").is_file()
+    assert sorted(p.name for p in (out / "dist").iterdir()) == [
+        "android-sample.zip", "android-sdk.zip", "ios-sample.zip", "ios-sdk.zip", "manifest.json", "report.html"]
+    assert json.loads((out / "dist" / "manifest.json").read_text())["ok"] is True
 
 
 @pytest.mark.slow
@@ -172,3 +176,14 @@ def test_failed_verification_prints_the_summary_then_exits_1(tmp_path, monkeypat
     assert "FAIL 1 of 33 tensors over tolerance" in r.output
     assert "error: verification failed: android cpu" in r.output
     assert json.loads((tmp_path / "o" / "build.json").read_text())["ok"] is False
+    # The artifacts are written all the same, saying so; --json prints that manifest, then exit 1.
+    dist = tmp_path / "o" / "dist"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["ok"] is False
+    assert [v["ok"] for v in manifest["verification"] if v["target"] == "android"] == [False, False]
+    assert {a["name"] for a in manifest["artifacts"]} == {"android-sdk.zip", "android-sample.zip", "report.html"}
+    assert (tmp_path / "o" / "report.html").is_file()
+    r = runner.invoke(app, ["build", "--model", str(DEMO_MODEL), "--out", str(tmp_path / "o"), "--target", "android", "--json"])
+    assert r.exit_code == 1, r.output
+    assert json.loads(r.stdout)["ok"] is False and r.stdout == (dist / "manifest.json").read_text()
+    assert "error: verification failed: android cpu" in r.stderr

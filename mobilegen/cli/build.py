@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -18,10 +17,12 @@ def build_cmd(
     data: str = typer.Option(None, "--data", help="An image folder or 'builtin': what to train on, or (with a model) to calibrate and evaluate on; overrides model.data."),
     target: Target = typer.Option(None, "--target", help="Which projects to generate (default: targets.platforms, else all)."),
     quantize: Quantize = typer.Option(None, "--quantize", help="The deployed model's quantization (default: convert.quantize, else int8)."),
-    as_json: bool = typer.Option(False, "--json", help="Print build.json on stdout instead of the summary table."),
+    as_json: bool = typer.Option(False, "--json", help="Print DIR/dist/manifest.json on stdout instead of the summary table (build.json is still written)."),
 ) -> None:
-    """Train (or take) a model, convert, evaluate, generate the projects and verify them on the host: the main job."""
-    from mobilegen.build import check, report_json, run_build, summary
+    """Train (or take) a model, convert, evaluate, generate the projects, verify them on the host and
+    write DIR/dist (reproducible zips, report, manifest): the main job. Exit 1 when a verification fails."""
+    from mobilegen.build import check, run_build, summary
+    from mobilegen.dist import MANIFEST
     from mobilegen.config import CONFIG_NAME, BuildConfig, load_config
 
     if config is None and model is None and Path(CONFIG_NAME).is_file():
@@ -36,5 +37,8 @@ def build_cmd(
     if quantize is not None:
         cfg.set("convert", "quantize", quantize.value)
     report = run_build(cfg, out, progress)
-    typer.echo(json.dumps(report_json(report), indent=1) if as_json else summary(report))
+    if as_json:  # the manifest's own bytes, so `build --json > manifest.json` is the published file
+        typer.echo((report.dist / MANIFEST).read_text(encoding="utf-8"), nl=False)
+    else:
+        typer.echo(summary(report))
     check(report)
