@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from mobilegen import __version__
+from mobilegen import compare
 from mobilegen.compare import FLOAT_RTOL, Row, compare_paths, short_name
 from mobilegen.dump import read_dump
 from mobilegen.errors import UserInputError
 from mobilegen.ir.graph import Graph
 
 TOP_K = 5
-LSB_TOL = 0  # the integer tolerance the verdicts use (compare_paths' default: bit-exact)
 TIMINGS_ELSEWHERE = ("Timings are left out of this reproducible copy of the report: they change from run to run, "
                      "and this file is byte-identical for the same model, inputs and results. The report written "
                      "next to it by the same run (report.html in the build directory, or the one `mobilegen verify "
@@ -109,14 +109,15 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
     g = read_model(buf, source=str(model))
     ref_records, ref_values = read_dump(data.reference_dump)
     ops = {t: op.opcode for op in g.ops for t in op.outputs}
+    precision = data.precision or _infer_precision(g, ref_values)
+    lsb_tol, rtol = tolerances(precision)
     runs = []
     for run in data.runs:
         recs, values = read_dump(run.dump)
-        rows = compare_paths(run.dump, data.reference_dump, lsb_tol=LSB_TOL, rtol=FLOAT_RTOL)
+        rows = compare_paths(run.dump, data.reference_dump, lsb_tol=lsb_tol, rtol=rtol)
         runs.append(_Run(run.name, rows, values, {int(r["index"]): r for r in recs}, run.timing, Path(run.dump), ops, len(runs)))
     reference = _Run(data.reference_name, [], ref_values, {int(r["index"]): r for r in ref_records}, None,
                      Path(data.reference_dump), ops)
-    precision = data.precision or _infer_precision(g, ref_values)
     labels = data.labels
     if labels is None:
         from mobilegen.evaluate import tflite_labels
@@ -133,7 +134,7 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
     page.add(_model_section(g, buf, model, precision, data.sizes))
     page.add(_input_section(g, buf, x, data.input_image, reference, runs, labels))
     for k, run in enumerate(runs):
-        page.add(_run_section(k, run, g, data.reference_name, precision, timings))
+        page.add(_run_section(k, run, data.reference_name, (lsb_tol, rtol), timings))
     if data.evaluations:
         page.add(_evaluations(data.evaluations, timings))
     page.add(_timings_section(runs, timings))
@@ -143,6 +144,11 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
              + "</ul></section>")
     page.add(f"<footer>mobilegen {_e(__version__)} &middot; model sha256 {_e(hashlib.sha256(buf).hexdigest())}</footer>")
     return page.finish()
+
+
+def tolerances(precision: str) -> tuple[int, float]:
+    """(integer tensors in LSB, float tensors relative): `compare`'s defaults at `precision`."""
+    return getattr(compare, "PRECISION_TOLERANCES", {}).get(precision, (0, FLOAT_RTOL))
 
 
 def _infer_precision(g: Graph, ref_values: dict[int, np.ndarray]) -> str:
@@ -158,10 +164,12 @@ def _infer_precision(g: Graph, ref_values: dict[int, np.ndarray]) -> str:
 
 
 def _standing_notes(precision: str) -> list[str]:
+    lsb_tol, rtol = tolerances(precision)
     return [
-        "Each run is compared with the reference tensor by tensor: integer tensors by their largest difference in "
-        f"LSB (tolerance {LSB_TOL}: bit-exact), float tensors by max |run - reference| / max |reference| "
-        f"(tolerance {FLOAT_RTOL:g}, the simulator's float contract). Re-run any comparison with `mobilegen compare RUN_DUMP REFERENCE_DUMP`.",
+        f"Each run is compared with the reference tensor by tensor, with `mobilegen compare`'s tolerances at {precision}: "
+        f"integer tensors by their largest difference in LSB (tolerance {lsb_tol}" + (": bit-exact" if lsb_tol == 0 else "")
+        + f"), float tensors by max |run - reference| / max |reference| (tolerance {rtol:g}). "
+        "Re-run a comparison with `mobilegen compare RUN_DUMP REFERENCE_DUMP`.",
         "Host runs (GLES on Mesa's llvmpipe, the Metal kernels on the host executor, qemu) check the numbers, "
         "not a phone's speed: their timings say nothing about a device.",
     ]
@@ -324,7 +332,7 @@ def _metric(row: Row) -> tuple[str | None, float | None]:
     return "rel", row.rel
 
 
-def _run_section(k: int, run: _Run, g: Graph, ref: str, precision: str, timings: bool) -> str:
+def _run_section(k: int, run: _Run, ref: str, tol: tuple[int, float], timings: bool) -> str:
     ok, detail, first = _verdict(run.rows, run.ops)
     kinds = Counter(_metric(r)[0] for r in run.rows)
     # One plot per kind of tensor; a kind with a few tensors only (an int8 model's dequantized
@@ -334,7 +342,7 @@ def _run_section(k: int, run: _Run, g: Graph, ref: str, precision: str, timings:
     for kind in (main, "rel" if main == "lsb" else "lsb"):
         if kind == main or kinds.get(kind, 0) > FEW:
             plots.append(_plot(k, run, kind, first if first is not None and _metric(first)[0] in (kind, None) else None,
-                               main == kind))
+                               tol, main == kind))
         elif kinds.get(kind):
             lines.append(_few(run, kind))
     table = _table(k, run)
@@ -371,18 +379,18 @@ def _few(run: _Run, kind: str) -> str:
     return f"<p class=\"few\">{what.capitalize()} tensors: {'; '.join(items)}.</p>"
 
 
-def _plot(k: int, run: _Run, kind: str, first: Row | None, main: bool = True) -> str:
+def _plot(k: int, run: _Run, kind: str, first: Row | None, tolerance: tuple[int, float], main: bool = True) -> str:
     rows = run.rows
     n = len(rows)
     values = [v for r in rows for m, v in [_metric(r)] if m == kind and v is not None and v > 0 and math.isfinite(v)]
     if kind == "lsb":
         lo = 0.0
         hi = max(1.0, math.ceil(math.log10(max(values) + 0.5))) if values else 1.0
-        tol = float(LSB_TOL) if LSB_TOL > 0 else None
+        tol = float(tolerance[0]) if tolerance[0] > 0 else None
         title = "max LSB difference per integer tensor"
         axis = "LSB"
     else:
-        tol = FLOAT_RTOL
+        tol = tolerance[1]
         lo = math.floor(math.log10(min(values + [tol / 100])))
         hi = math.ceil(math.log10(max(values + [tol * 100])))
         lo = max(lo, hi - 14)

@@ -6,30 +6,43 @@ from pathlib import Path
 import typer
 
 from mobilegen.cli.common import progress, user_errors
+from mobilegen.errors import ToleranceExceeded, UserInputError
 from mobilegen.verify.host import Arch
 
 
 class HostBackend(str, Enum):
     gpu = "gpu"
     cpu = "cpu"
+    all = "all"
 
 
 @user_errors
 def verify_cmd(
     project: Path = typer.Argument(..., exists=True, file_okay=False, help="A project made by `mobilegen generate`."),
     input: list[Path] = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="The input tensor (.npy); one per graph input, in the model's order."),
-    output: list[Path] = typer.Option(..., "--output", "-o", dir_okay=False, help="Where to write the output tensor (.npy); one per graph output, in the model's order."),
-    dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor, plus tensors.json."),
-    backend: HostBackend = typer.Option(HostBackend.gpu, "--backend", help="The GPU backend (Android: GLES 3.1 on Mesa; iOS: the Metal backend on the host executor) or the CPU fallback."),
+    output: list[Path] = typer.Option(..., "--output", "-o", dir_okay=False, help="Where to write the output tensor (.npy); one per graph output, in the model's order. With several backends, each file gets the backend's name (Y-gpu.npy, Y-cpu.npy)."),
+    dump_dir: Path = typer.Option(None, "--dump-dir", file_okay=False, help="Write every tensor, plus tensors.json (with several backends, into DIR/gpu and DIR/cpu)."),
+    backend: HostBackend = typer.Option(HostBackend.gpu, "--backend", help="The GPU backend (Android: GLES 3.1 on Mesa; iOS: the Metal backend on the host executor), the CPU fallback, or all: both (the CPU fallback only, for --arch aarch64/armv7)."),
     arch: Arch = typer.Option(Arch.host, "--arch", help="Build for this machine, or cross-compile for Arm Linux and run under qemu-user (Android, CPU backend only)."),
     repeat: int = typer.Option(10, "--repeat", min=1, max=99999, help="Warm runs after the first (cold) one; the best is reported."),
     build_dir: Path = typer.Option(None, "--build-dir", file_okay=False, help="CMake build directory (default: PROJECT/.mobilegen/host-build/ARCH)."),
+    report: Path = typer.Option(None, "--report", dir_okay=False, help="Also write an HTML report (one self-contained page): every tensor of each run compared with the simulator at the project's precision (and LiteRT's reference kernels at the model's own precision), the input and top-5, timings, sizes. Needs --model."),
+    model: Path = typer.Option(None, "--model", exists=True, dir_okay=False, help="The .tflite the project was generated from (for --report; checked against the sha256 the project records)."),
 ) -> None:
     """Build the generated engine (Android or iOS, detected) and run it headless: here, or for Arm Linux under qemu."""
     from mobilegen.verify.host import CROSS, IOS_COMPILER, build_host, check_backend, detect_project, require_tools, run_host
 
     target = detect_project(project).target
-    check_backend(arch, backend.value, target)
+    if report is not None and model is None:
+        raise UserInputError("--report needs --model M.tflite: the model the project was generated from (the report "
+                             "runs the simulator on it as the reference)")
+    if model is not None and report is None:
+        raise UserInputError("--model is for --report; give --report R.html too (or leave --model out)")
+    if model is not None:
+        check_model(project, model)
+    backends = [backend.value] if backend is not HostBackend.all else (["gpu", "cpu"] if arch is Arch.host else ["cpu"])
+    for b in backends:
+        check_backend(arch, b, target)
     require_tools(arch, target)
     if target == "ios":
         where = f"this machine (the iOS host proof, {IOS_COMPILER})"
@@ -38,14 +51,159 @@ def verify_cmd(
     progress(f"building the engine of {project} for {where} with CMake")
     runner = build_host(project, build_dir, arch=arch)
     gpu = "Metal backend on the host executor" if target == "ios" else "GLES backend"
-    progress(f"running on the {backend.value} backend" + (f" ({gpu})" if backend.value == "gpu" else "")
-             + ("" if arch is Arch.host else f" under {CROSS[arch].qemu}"))
-    report = run_host(runner, project, input, output, dump_dir=dump_dir, backend=backend.value, repeat=repeat + 1,
-                      arch=arch)
-    typer.echo(f"wrote {', '.join(map(str, output))}" + (f" and {dump_dir}" if dump_dir else ""))
-    if "first_run_ms" in report:
-        emulated = "" if arch is Arch.host else f" (emulated by {CROSS[arch].qemu}: says nothing about a phone)"
-        if target == "ios" and report["backend"] == "gpu":
-            emulated = " (the Metal kernels as C++ on this CPU: says nothing about a phone)"
-        typer.echo(f"{report['backend']} backend on {arch.value}: cold run {report['first_run_ms']:.2f} ms, "
-                   f"warm {report['best_warm_run_ms']:.2f} ms (best of {repeat}){emulated}")
+    work = Path(project) / ".mobilegen" / "report"
+    runs = []
+    for b in backends:
+        outs = output if len(backends) == 1 else [o.with_name(f"{o.stem}-{b}{o.suffix}") for o in output]
+        dump = dump_dir if len(backends) == 1 or dump_dir is None else dump_dir / b
+        if dump is None and report is not None:
+            dump = work / f"{arch.value}-{b}"
+        progress(f"running on the {b} backend" + (f" ({gpu})" if b == "gpu" else "")
+                 + ("" if arch is Arch.host else f" under {CROSS[arch].qemu}"))
+        result = run_host(runner, project, input, outs, dump_dir=dump, backend=b, repeat=repeat + 1, arch=arch)
+        typer.echo(f"wrote {', '.join(map(str, outs))}" + (f" and {dump}" if dump is not None else ""))
+        if "first_run_ms" in result:
+            emulated = "" if arch is Arch.host else f" (emulated by {CROSS[arch].qemu}: says nothing about a phone)"
+            if target == "ios" and result["backend"] == "gpu":
+                emulated = " (the Metal kernels as C++ on this CPU: says nothing about a phone)"
+            typer.echo(f"{result['backend']} backend on {arch.value}: cold run {result['first_run_ms']:.2f} ms, "
+                       f"warm {result['best_warm_run_ms']:.2f} ms (best of {repeat}){emulated}")
+        runs.append((b, dump, result))
+    if report is not None:
+        write_verify_report(report, project, model, input, runs, target=target, arch=arch.value, work=work)
+
+
+def check_model(project: Path, model: Path) -> None:
+    """`model` is the one `project` was generated from, when the project records its sha256."""
+    import hashlib
+    import json
+
+    from mobilegen.targets.writer import PROVENANCE
+
+    record = Path(project) / PROVENANCE
+    if not record.is_file():
+        return
+    try:
+        want = json.loads(record.read_text()).get("model_sha256")
+    except (ValueError, AttributeError):
+        return
+    got = hashlib.sha256(Path(model).read_bytes()).hexdigest()
+    if want and got != want:
+        raise UserInputError(f"--model {model}: sha256 {got[:12]}... is not the model {project} was generated from "
+                             f"({PROVENANCE} records {want[:12]}...)")
+
+
+def _options(project: Path) -> dict:
+    import json
+
+    from mobilegen.targets.writer import PROVENANCE
+
+    try:
+        options = json.loads((Path(project) / PROVENANCE).read_text()).get("options", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def _keep_fp32(project: Path) -> frozenset[int]:
+    """The tensors a planned fp16 project keeps in float32 (its precision_plan.json), else none."""
+    import json
+
+    path = Path(project) / "precision_plan.json"
+    if not path.is_file():
+        return frozenset()
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError:
+        raise UserInputError(f"{path}: not a precision plan (invalid JSON)") from None
+    keep = doc.get("keep_fp32") if isinstance(doc, dict) else None
+    if keep is None and isinstance(doc, dict):
+        keep = [d["index"] for d in doc.get("decisions", []) if isinstance(d, dict) and d.get("kept")]
+    return frozenset(int(i) for i in keep or [])
+
+
+def _hybrid(g) -> bool:
+    """A dynamic-range model: float activations into ops that take 8-bit weights directly."""
+    return any(op.opcode != "DEQUANTIZE" and any(i >= 0 and g.tensors[i].is_const and g.tensors[i].dtype == "int8"
+                                                  for i in op.inputs)
+               and all(g.tensors[o].dtype == "float32" for o in op.outputs) for op in g.ops)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and ".mobilegen" not in p.relative_to(path).parts)
+
+
+def write_verify_report(report: Path, project: Path, model: Path, inputs: list[Path], runs: list[tuple], *, target: str,
+                        arch: str, work: Path) -> None:
+    """The simulator (at the project's precision) as the reference, LiteRT's reference kernels as
+    one more row at the model's own precision, each engine run; then the report page. Exits 1
+    (ToleranceExceeded) after writing it when a run is over tolerance."""
+    import numpy as np
+
+    from mobilegen.compare import compare_paths
+    from mobilegen.dump import write_dump
+    from mobilegen.export import default_precision, plan_for_precision
+    from mobilegen.inputs import load_input
+    from mobilegen.plan import folded_tensors
+    from mobilegen.report import BackendRun, ReportData, tolerances, write_report
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model
+    from mobilegen.verify.host import detect_project
+
+    buf = Path(model).read_bytes()
+    g = read_model(buf, source=str(model))
+    if len(inputs) != len(g.inputs):
+        raise UserInputError(f"{len(inputs)} --input given; the model has {len(g.inputs)} inputs")
+    xs = [load_input(p, g.tensors[i]) for p, i in zip(inputs, g.inputs)]
+    options = _options(project)
+    keep = _keep_fp32(project)
+    plan, precision = plan_for_precision(g, options.get("precision"), keep) if keep else \
+        plan_for_precision(g, options.get("precision"))
+    progress(f"running the simulator at {precision} on the same input (the report's reference)")
+    sim_dump = work / "simulator"
+    write_dump(sim_dump, plan.graph, Simulator(plan).run(xs), folded_tensors(plan))
+    notes = []
+    if keep:
+        notes.append(f"precision plan: {len(keep)} tensors kept in float32 (precision_plan.json); the simulator follows it")
+    backend_runs = []
+    if precision == default_precision(g):
+        try:
+            from mobilegen.verify.reference import run_reference
+        except ImportError:  # the verify extra (LiteRT) is not installed
+            notes.append("simulator vs LiteRT not compared: ai-edge-litert (the verify extra) is not installed")
+        else:
+            if _hybrid(g):
+                notes.append("simulator vs LiteRT not compared for a dynamic-range model (LiteRT quantizes its "
+                             "activations at run time)")
+            else:
+                progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
+                write_dump(work / "litert", g, run_reference(buf, xs if len(xs) > 1 else xs[0]))
+                backend_runs.append(BackendRun("LiteRT BUILTIN_REF", work / "litert"))
+    else:
+        notes.append(f"simulator vs LiteRT not compared: the project runs at {precision}, LiteRT at the model's own "
+                     f"precision ({default_precision(g)})")
+    names = {"gpu": "gpu (Metal, host executor)" if target == "ios" else "gpu (GLES 3.1, Mesa)", "cpu": "cpu"}
+    for b, dump, result in runs:
+        where = "" if arch == "host" else f", {arch} under qemu"
+        timing = {k: result[k] for k in ("first_run_ms", "best_warm_run_ms") if k in result} or None
+        backend_runs.append(BackendRun(f"{target} {names[b]}{where}", Path(dump), timing))
+    layout = detect_project(project)
+    sizes = {"weights blob (model.mgw)": layout.blob.stat().st_size, f"{target} project (generated files)": _size(Path(project))}
+    labels = options.get("labels") if isinstance(options.get("labels"), list) else None
+    data = ReportData(title=f"{Path(model).name}: {target} engine vs the simulator", model=Path(model),
+                      input_tensor=Path(inputs[0]), reference_name=f"simulator ({precision})", reference_dump=sim_dump,
+                      runs=backend_runs, labels=labels, sizes=sizes, notes=notes, precision=precision)
+    write_report(report, data)
+    typer.echo(f"wrote {report}")
+    lsb_tol, rtol = tolerances(precision)
+    failed = []
+    for run in backend_runs:
+        rows = [r for r in compare_paths(run.dump, sim_dump, lsb_tol=lsb_tol, rtol=rtol) if not r.skipped]
+        bad = [r for r in rows if not r.ok]
+        typer.echo(f"{run.name} vs the simulator: " + (f"{len(bad)} of {len(rows)} tensors over tolerance, first: tensor "
+                                                        f"{bad[0].index} '{bad[0].name}'" if bad else f"all {len(rows)} tensors within tolerance"))
+        if bad:
+            failed.append(run.name)
+    if failed:
+        raise ToleranceExceeded(f"{', '.join(failed)}: over tolerance against the simulator; see {report}")
+
