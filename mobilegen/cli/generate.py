@@ -42,6 +42,8 @@ def generate_cmd(
     labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line (default: the model's TFLite metadata, else class_<i>)."),
     mean: float = typer.Option(None, "--mean", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_MEAN})."),
     std: float = typer.Option(None, "--std", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_STD})."),
+    calibration: str = typer.Option(None, "--calibration", help="Precision fp16: plan which float tensors stay fp32 from DATA (an image folder with one subfolder per class, 'builtin', or a folder of .npy input arrays); the plan is written as precision_plan.json."),
+    fp16_tolerance: float = typer.Option(None, "--fp16-tolerance", help="With --calibration: the local error (max|a - b| / max|b| of a layer run from exact inputs) above which a tensor stays fp32 (default 5e-3)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files changed since they were generated."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
 ) -> None:
@@ -60,9 +62,10 @@ def generate_cmd(
         if value is not None and (not math.isfinite(value) or (option == "--std" and value == 0)):
             raise UserInputError(f"{option} {value}: expected a finite number" + (", not 0" if option == "--std" else ""))
     platforms = ["android", "ios"] if target.value == "all" else [target.value]
+    plan = fp16_plan(model, precision.value if precision else None, calibration, fp16_tolerance, mean, std)
     jobs = project_jobs(platforms, lambda p: out / p if target.value == "all" else out, package=package, name=name,
                         bundle_id=bundle_id, module=module, app_name=app_name, labels=names,
-                        precision=precision.value if precision else None, mean=mean, std=std)
+                        precision=precision.value if precision else None, mean=mean, std=std, precision_plan=plan)
     if not dry_run:
         check_conflicts(model, jobs, force=force)
     for job in jobs:
@@ -76,3 +79,28 @@ def generate_cmd(
             counts[a.action] = counts.get(a.action, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         typer.echo(f"{'would write' if dry_run else 'wrote'} {job.directory}: {summary}")
+
+
+def fp16_plan(model: Path, precision: str | None, calibration: str | None, tolerance: float | None,
+              mean: float | None, std: float | None):
+    """The precision plan for --precision fp16 --calibration DATA (printed), or None: at fp16
+    without --calibration every float tensor is fp16 (said so); --calibration or --fp16-tolerance
+    at another precision is a one-line error."""
+    from mobilegen.precision_plan import DEFAULT_TOLERANCE, format_plan, plan_model_fp16
+
+    if calibration is None:
+        if tolerance is not None:
+            raise UserInputError("--fp16-tolerance applies with --calibration DATA (the fp16 precision plan)")
+        if precision == "fp16":
+            typer.echo("precision fp16: every float tensor is stored as fp16 (no precision plan; "
+                       "--calibration DATA keeps tensors that overflow or lose precision in fp32)")
+        return None
+    if precision != "fp16":
+        raise UserInputError(f"--calibration plans fp16 storage: it needs --precision fp16, not {precision or 'the model default'}")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
+        raise UserInputError(f"--fp16-tolerance {tolerance}: expected a positive number")
+    progress(f"planning fp16 storage from {calibration}")
+    plan = plan_model_fp16(model, calibration, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                           mean=mean, std=std)
+    typer.echo(format_plan(plan))
+    return plan

@@ -51,6 +51,10 @@ class AndroidOptions:
     # Image normalization (pixel - mean) / std; default: the model's metadata, else DEFAULT_MEAN/STD.
     mean: float | None = None
     std: float | None = None
+    # Precision fp16: the float tensors stored in float32 (TFLite tensor indices, from a precision
+    # plan: mobilegen.precision_plan), and that plan's JSON, written as precision_plan.json.
+    keep_fp32: frozenset[int] = frozenset()
+    precision_plan: str | None = None
 
 
 def sample_png(h: int, w: int) -> bytes:
@@ -120,6 +124,18 @@ def golden_files(plan, png: bytes, directory: str, mean: float = DEFAULT_MEAN, s
     return files
 
 
+def precision_files(files: dict, recorded: dict, plan, precision_plan: str | None) -> None:
+    """A precision plan's part of a project (both platforms): precision_plan.json at the project
+    root (the analysis, mobilegen.precision_plan) and the float tensors kept in float32 in the
+    provenance options. Projects without one are unchanged."""
+    from mobilegen.precision_plan import PLAN_FILE
+
+    if precision_plan is not None:
+        files[PLAN_FILE] = precision_plan
+    if plan.fp32_tensors:
+        recorded["fp32_tensors"] = sorted(plan.fp32_tensors)
+
+
 def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
     """(relative path -> content, options recorded in the provenance file)."""
     from mobilegen.render.escape import package_path, validate_package
@@ -129,7 +145,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
     name = validate_sdk_name(opts.name) if opts.name is not None else default_sdk_name(opts.package)
     blob_asset, labels_asset, tensors_asset = (f"{name}/{a}" for a in (BLOB_ASSET, LABELS_ASSET, TENSORS_ASSET))
     g = read_model(model_bytes, source=model_name)
-    plan, precision = plan_for_precision(g, opts.precision)
+    plan, precision = plan_for_precision(g, opts.precision, keep_fp32=opts.keep_fp32)
     em = export_plan(plan, precision)
     check_android_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
@@ -181,6 +197,7 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         files[rel] = content
     recorded = {"target": "android", "package": opts.package, "name": name, "app_name": opts.app_name, "precision": em.precision,
                 "labels": labels, "model": model_name}
+    precision_files(files, recorded, plan, opts.precision_plan)
     return files, recorded
 
 

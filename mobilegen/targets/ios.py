@@ -23,7 +23,7 @@ from mobilegen.dump import tensor_record
 from mobilegen.errors import UserInputError
 from mobilegen.export import export_plan, plan_for_precision
 from mobilegen.render.escape import plist
-from mobilegen.targets.android import FLOAT_TOLERANCE, golden_files, preprocessing, sample_png
+from mobilegen.targets.android import FLOAT_TOLERANCE, golden_files, precision_files, preprocessing, sample_png
 from mobilegen.targets.engine_tree import engine_files
 from mobilegen.targets.ios_files import (DEFAULT_MODULE, app_target_name, ios_files, validate_bundle_id,
                                          validate_module)
@@ -75,6 +75,10 @@ class IOSOptions:
     # Image normalization (pixel - mean) / std; default: the model's metadata, else DEFAULT_MEAN/STD.
     mean: float | None = None
     std: float | None = None
+    # Precision fp16: the float tensors stored in float32 (TFLite tensor indices, from a precision
+    # plan: mobilegen.precision_plan), and that plan's JSON, written as precision_plan.json.
+    keep_fp32: frozenset[int] = frozenset()
+    precision_plan: str | None = None
 
 
 def check_ios_model(g) -> None:
@@ -266,7 +270,7 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
     app_target = app_target_name(opts.app_name, module)
     src = f"Sources/{module}/"
     g = read_model(model_bytes, source=model_name)
-    plan, precision = plan_for_precision(g, opts.precision)
+    plan, precision = plan_for_precision(g, opts.precision, keep_fp32=opts.keep_fp32)
     em = export_plan(plan, precision)
     check_ios_model(g)
     t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
@@ -349,6 +353,7 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
 
     recorded = {"target": "ios", "bundle_id": bundle_id, "module": module, "app_name": opts.app_name,
                 "precision": em.precision, "labels": labels, "model": model_name}
+    precision_files(files, recorded, plan, opts.precision_plan)
     return files, recorded
 
 

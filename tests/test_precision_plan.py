@@ -1,0 +1,406 @@
+"""fp16 precision planning (mobilegen.precision_plan, `generate --precision fp16 --calibration`).
+
+The model under test (fp16_trouble) is a small float network built to break fp16 storage twice,
+everything else healthy:
+- CONV_2D "tiny" writes values of about 3e-6, in binary16's subnormal range (spacing 6e-8): stored
+  as fp16 it loses about 2%, and the next conv (weights scaled back up) carries that loss on;
+- FULLY_CONNECTED "logits" writes values up to about 2.6e5: as fp16 they become inf, and the
+  SOFTMAX reading them returns NaN.
+The plan must keep exactly those two tensors (the layers after "tiny" are measured from exact
+inputs, so they are not dragged in), the planned simulator must stay close to float32 where
+all-fp16 gives NaN, and the generated engine (CPU and GLES backends) must follow the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.harness import random_input
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_MODEL = ROOT / "examples" / "demo" / "model.tflite"
+# The planned fp16 run against float32, max|a - b| / max|b| on every float tensor: the kept tensors
+# exact, the rest one fp16 rounding (4.9e-4) plus what fp16 weights and inputs add (measured 6.7e-4
+# at worst on fp16_trouble).
+PLANNED_RTOL = 2e-3
+SAMPLES = 8
+
+
+def fp16_trouble(seed: int = 0, rev: int = 3):
+    """The Keras model described in the module docstring. `rev` is part of the cache key
+    (tests.models caches by builder name and arguments): bump it when the body changes."""
+    import keras
+
+    from tests.models import _model
+
+    L = keras.layers
+
+    def body(x):
+        x = L.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+        x = L.Conv2D(8, 1, padding="same", name="tiny")(x)  # ~3e-6: fp16 subnormals
+        x = L.Conv2D(8, 3, padding="same", activation="relu", name="c3")(x)  # back to ~0.2
+        x = L.GlobalAveragePooling2D()(x)
+        x = L.Dense(8, name="pre")(x)
+        x = L.Dense(10, name="logits")(x)  # up to ~2.6e5: inf in fp16
+        return L.Softmax()(x)
+
+    m = _model((8, 8, 3), body, seed)
+    # Weights stay well inside fp16's range (|w| < 3e4) and normal range where it matters.
+    for name, scale, bias_scale in (("tiny", 2.5e-6, 2.5e-6), ("c3", 1e5, 1.0), ("pre", 120.0, 120.0),
+                                    ("logits", 2e4, 2e4)):
+        layer = m.get_layer(name)
+        w, b = layer.get_weights()
+        layer.set_weights([w * scale, b * bias_scale])
+    return m
+
+
+@pytest.fixture(scope="module")
+def trouble() -> bytes:
+    from tests.models import tflite_model
+
+    return tflite_model("fp16_trouble", fp16_trouble, {"seed": 0, "rev": 3}, "float32")
+
+
+def _graph(model: bytes):
+    from mobilegen.tflite.reader import read_model
+
+    return read_model(model)
+
+
+def _samples(g, n: int = SAMPLES, seed: int = 0) -> list[list[np.ndarray]]:
+    return [[random_input(g.tensors[g.inputs[0]], seed + j)] for j in range(n)]
+
+
+def _named(g, part: str) -> int:
+    """The tensor a layer named `part` writes: the output of the op whose output name holds it."""
+    found = [op.outputs[0] for op in g.ops if f"/{part}_1/" in g.tensors[op.outputs[0]].name]
+    assert len(found) == 1, (part, [g.tensors[op.outputs[0]].name for op in g.ops])
+    return found[0]
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    den = float(np.abs(b).max(initial=0.0))
+    with np.errstate(invalid="ignore"):
+        d = np.abs(a - b)
+    if np.isnan(d).any():
+        return math.inf
+    return float(d.max(initial=0.0)) / max(den, 1e-30)
+
+
+def _runs(g, keep: frozenset[int], x: np.ndarray):
+    """(float32, all-fp16, planned fp16) simulator values on input x."""
+    from mobilegen.export import plan_for_precision
+    from mobilegen.sim.runner import Simulator
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return tuple(Simulator(plan_for_precision(g, p, keep_fp32=k)[0]).run([x])
+                     for p, k in (("fp32", frozenset()), ("fp16", frozenset()), ("fp16", keep)))
+
+
+# --------------------------------------------------------------------------------------------------
+# The analysis
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def planned(trouble):
+    from mobilegen.precision_plan import plan_fp16
+
+    g = _graph(trouble)
+    return g, plan_fp16(g, _samples(g))
+
+
+def test_plan_keeps_exactly_the_overflowing_and_the_lossy_tensor(planned):
+    from mobilegen.precision_plan import DEFAULT_TOLERANCE, format_plan
+
+    g, pp = planned
+    tiny, logits = _named(g, "tiny"), _named(g, "logits")
+    assert pp.keep_fp32 == {tiny, logits}, format_plan(pp, verbose=True)
+    by = {d.index: d for d in pp.decisions}
+    # every stored float tensor has a decision: the input and each op's output
+    assert sorted(by) == sorted([g.inputs[0], *(op.outputs[0] for op in g.ops)])
+    assert by[logits].reason.startswith("overflow: max |x| ") and "SOFTMAX" in by[logits].reason, by[logits].reason
+    assert by[logits].max_abs >= 65520
+    assert by[tiny].reasons[0].startswith("error ") and f"> tolerance {DEFAULT_TOLERANCE:g}" in by[tiny].reason
+    assert by[tiny].own_error > 3 * DEFAULT_TOLERANCE and by[tiny].op == "CONV_2D" and by[tiny].op_index == 1
+    for d in pp.decisions:
+        if not d.kept:
+            assert d.error <= DEFAULT_TOLERANCE and not d.reasons and d.max_abs < 65504 / 2, d
+    text = format_plan(pp)
+    assert f"keep fp32  tensor {tiny} " in text and f"keep fp32  tensor {logits} " in text
+    assert text.startswith(f"fp16 precision plan: 2 of {len(pp.decisions)} float tensors kept in fp32")
+
+
+def test_all_fp16_breaks_and_the_plan_stays_close_to_fp32(planned):
+    """All-fp16: NaN at the output, and the layer after "tiny" off by more than the tolerance.
+    Planned: every float tensor within PLANNED_RTOL of float32, the kept ones float32."""
+    from mobilegen.numerics.fp16 import round_to_half
+    from mobilegen.precision_plan import DEFAULT_TOLERANCE
+
+    g, pp = planned
+    tiny, after_tiny, logits = _named(g, "tiny"), _named(g, "c3"), _named(g, "logits")
+    out = g.outputs[0]
+    for (x,) in _samples(g, 3, seed=100):  # inputs the plan has not seen
+        want, all16, plan16 = _runs(g, pp.keep_fp32, x)
+        assert np.isnan(all16[out]).any() and np.isinf(all16[logits]).any()
+        # The loss at "tiny" carries on into the next layer: measured cumulatively, c3 would be
+        # kept too. The plan measures locally and keeps c3 in fp16.
+        assert _relative(all16[after_tiny], want[after_tiny]) > DEFAULT_TOLERANCE
+        assert after_tiny not in pp.keep_fp32
+        for i in (tiny, logits):  # stored as float32: not binary16 values
+            with np.errstate(over="ignore"):
+                assert not np.array_equal(plan16[i], round_to_half(plan16[i])), i
+        for i, v in want.items():
+            if v.dtype == np.float32:
+                assert _relative(plan16[i], v) < PLANNED_RTOL, (i, _relative(plan16[i], v))
+        assert np.isfinite(plan16[out]).all()
+    fp16, run = pp.runs["fp16"], pp.runs["planned"]
+    assert fp16.nonfinite > 0 and fp16.top1_agreement == 0.0 and not math.isfinite(fp16.output_error)
+    assert run.nonfinite == 0 and run.top1_agreement == 1.0 and run.worst_tensor_error < PLANNED_RTOL
+
+
+def test_plan_json_is_standard_deterministic_and_reads_back(planned, trouble):
+    from mobilegen.precision_plan import keep_set_from_json, plan_fp16
+
+    g, pp = planned
+    text = pp.to_json()
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    doc = json.loads(text, parse_constant=no_constants)
+    assert doc["keep_fp32"] == sorted(pp.keep_fp32) and doc["precision"] == "fp16"
+    assert doc["whole_run_vs_fp32"]["fp16"]["output_error"] == "inf"
+    assert {t["index"]: t["kept"] for t in doc["tensors"]} == {d.index: d.kept for d in pp.decisions}
+    assert keep_set_from_json(text) == pp.keep_fp32
+    assert plan_fp16(_graph(trouble), _samples(g)).to_json() == text  # same samples, same bytes
+    from mobilegen.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="not a mobilegen precision plan"):
+        keep_set_from_json('{"keep_fp32": "all"}')
+
+
+def test_tolerance_decides_the_lossy_tensor(planned, trouble):
+    """A tolerance above the lossy layer's error keeps only the overflow; a tiny one keeps all."""
+    from mobilegen.precision_plan import plan_fp16
+
+    g, pp = planned
+    tiny, logits = _named(g, "tiny"), _named(g, "logits")
+    loose = plan_fp16(g, _samples(g), tolerance=1.0)
+    assert loose.keep_fp32 == {logits}
+    strict = plan_fp16(g, _samples(g), tolerance=1e-9)
+    assert strict.keep_fp32 == {d.index for d in pp.decisions if d.error > 0}
+    assert len(strict.keep_fp32) >= len(pp.decisions) - 1  # the SOFTMAX output (0s and 1s) is exact
+    assert strict.runs["planned"].worst_tensor_error == 0.0
+    assert tiny in pp.keep_fp32
+
+
+def test_healthy_model_keeps_nothing():
+    """The demo MobileNet (int8, run dequantized at fp16): every tensor stays fp16."""
+    from mobilegen.precision_plan import format_plan, plan_fp16
+
+    g = _graph(DEMO_MODEL.read_bytes())
+    pp = plan_fp16(g, _samples(g, 4))
+    assert pp.keep_fp32 == frozenset(), format_plan(pp, verbose=True)
+    assert pp.runs["planned"] == pp.runs["fp16"] and pp.runs["fp16"].nonfinite == 0
+    assert "every float tensor is stored as fp16" in format_plan(pp)
+
+
+def test_bad_samples_and_tolerance(trouble):
+    from mobilegen.errors import UserInputError
+    from mobilegen.precision_plan import plan_fp16
+
+    g = _graph(trouble)
+    with pytest.raises(UserInputError, match="at least one calibration sample"):
+        plan_fp16(g, [])
+    with pytest.raises(UserInputError, match=r"expected float32\[1, 8, 8, 3\]"):
+        plan_fp16(g, [[np.zeros((1, 4, 4, 3), np.float32)]])
+    with pytest.raises(UserInputError, match="tolerance"):
+        plan_fp16(g, _samples(g, 1), tolerance=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+def _invoke(*args):
+    from typer.testing import CliRunner
+
+    from mobilegen.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture()
+def model_file(trouble, tmp_path) -> Path:
+    p = tmp_path / "trouble.tflite"
+    p.write_bytes(trouble)
+    return p
+
+
+@pytest.fixture()
+def npy_dir(trouble, tmp_path) -> Path:
+    g = _graph(trouble)
+    d = tmp_path / "calib"
+    d.mkdir()
+    for j, (x,) in enumerate(_samples(g)):
+        np.save(d / f"x{j}.npy", x)
+    return d
+
+
+def test_generate_with_calibration_writes_and_follows_the_plan(model_file, npy_dir, tmp_path):
+    from mobilegen.export import plan_for_precision
+    from mobilegen.precision_plan import PLAN_FILE, plan_fp16
+    from mobilegen.sim.runner import Simulator
+
+    g = _graph(model_file.read_bytes())
+    pp = plan_fp16(g, _samples(g))
+    out = tmp_path / "proj"
+    r = _invoke("generate", model_file, "--target", "all", "--out", out, "--precision", "fp16", "--calibration", npy_dir)
+    assert r.exit_code == 0, r.output
+    for d in pp.kept:
+        assert f"keep fp32  tensor {d.index} {d.name!r} ({d.op} op {d.op_index}): {d.reason}" in r.output
+    assert "whole run vs fp32" in r.output
+    for platform in ("android", "ios"):
+        root = out / platform
+        assert (root / PLAN_FILE).read_text() == pp.to_json()
+        prov = json.loads((root / "mobilegen.json").read_text())
+        assert prov["files"][PLAN_FILE] == hashlib.sha256(pp.to_json().encode()).hexdigest()
+        assert prov["options"]["fp32_tensors"] == sorted(pp.keep_fp32)
+        assert f"created  {PLAN_FILE}" in r.output
+    # The generated golden output is the planned simulator's: finite (all-fp16 would be NaN).
+    plan, _ = plan_for_precision(g, "fp16", keep_fp32=pp.keep_fp32)
+    t_in, t_out = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+    assets = out / "android/sdk/src/androidTest/assets"
+    x = np.frombuffer((assets / "golden_input0.bin").read_bytes(), np.float32).reshape(t_in.shape)
+    y = np.frombuffer((assets / "golden_output0.bin").read_bytes(), np.float32)
+    assert np.isfinite(y).all() and np.array_equal(Simulator(plan).run([x])[t_out.index].reshape(-1), y)
+
+    # Again: identical; a hand-edited plan file is a conflict.
+    r = _invoke("generate", model_file, "--target", "android", "--out", out / "android", "--precision", "fp16",
+                "--calibration", npy_dir)
+    assert r.exit_code == 0 and "created" not in r.output and "updated" not in r.output, r.output
+    (out / "android" / PLAN_FILE).write_text("{}\n")
+    r = _invoke("generate", model_file, "--target", "android", "--out", out / "android", "--precision", "fp16",
+                "--calibration", npy_dir)
+    assert r.exit_code != 0 and PLAN_FILE in r.output and "changed since they were generated" in r.output
+
+
+def test_generate_calibration_from_images(model_file, tmp_path):
+    """An image folder: decoded and normalized as the SDK does (the model has no metadata: the
+    default mean and std), the tensors kept are those of the .npy route's analysis of the same pixels."""
+    from PIL import Image
+
+    from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD
+    from mobilegen.precision_plan import PLAN_FILE, calibration_inputs, plan_fp16
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "images"
+    for cls in ("a", "b"):
+        (data / cls).mkdir(parents=True)
+        for j in range(3):
+            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(data / cls / f"{j}.png")
+    out = tmp_path / "proj"
+    r = _invoke("generate", model_file, "--target", "android", "--out", out, "--precision", "fp16", "--calibration", data,
+                "--fp16-tolerance", "0.004")
+    assert r.exit_code == 0, r.output
+    g = _graph(model_file.read_bytes())
+    samples = calibration_inputs(g, data, mean=DEFAULT_MEAN, std=DEFAULT_STD)
+    assert len(samples) == 6 and samples[0][0].shape == (1, 8, 8, 3)
+    assert (out / PLAN_FILE).read_text() == plan_fp16(g, samples, tolerance=0.004).to_json()
+    assert json.loads((out / PLAN_FILE).read_text())["tolerance"] == 0.004
+
+
+def test_generate_fp16_without_calibration_and_errors(model_file, npy_dir, tmp_path):
+    from mobilegen.precision_plan import PLAN_FILE
+
+    out = tmp_path / "plain"
+    r = _invoke("generate", model_file, "--target", "android", "--out", out, "--precision", "fp16")
+    assert r.exit_code == 0, r.output
+    assert "every float tensor is stored as fp16" in r.output and not (out / PLAN_FILE).exists()
+    assert "fp32_tensors" not in json.loads((out / "mobilegen.json").read_text())["options"]
+
+    for args, needle in (
+        (("--precision", "fp32", "--calibration", npy_dir), "--calibration plans fp16 storage: it needs --precision fp16, not fp32"),
+        (("--calibration", npy_dir), "needs --precision fp16, not the model default"),
+        (("--precision", "fp16", "--fp16-tolerance", "0.01"), "--fp16-tolerance applies with --calibration"),
+        (("--precision", "fp16", "--calibration", npy_dir, "--fp16-tolerance", "-1"), "--fp16-tolerance -1.0: expected a positive number"),
+        (("--precision", "fp16", "--calibration", tmp_path / "nowhere"), "no such directory"),
+    ):
+        r = _invoke("generate", model_file, "--target", "android", "--out", tmp_path / "x", *args)
+        assert r.exit_code != 0, (args, r.output)
+        lines = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and needle in lines[0], (args, r.output)
+        assert not (tmp_path / "x").exists()
+
+
+def test_project_jobs_refuses_a_plan_at_another_precision(planned, tmp_path):
+    from mobilegen.errors import UserInputError
+    from mobilegen.targets.jobs import project_jobs
+
+    _, pp = planned
+    with pytest.raises(UserInputError, match="applies to precision fp16, not fp32"):
+        project_jobs(["android"], lambda p: tmp_path, precision="fp32", precision_plan=pp)
+    (job,) = project_jobs(["ios"], lambda p: tmp_path, precision="fp16", precision_plan=pp)
+    assert job.options.keep_fp32 == pp.keep_fp32 and job.options.precision_plan == pp.to_json()
+
+
+# --------------------------------------------------------------------------------------------------
+# The engines follow the plan
+# --------------------------------------------------------------------------------------------------
+def _planned_engine(model: bytes, keep: frozenset[int]):
+    """tests.test_engine_cpu.build_engine for a precision plan (its cache keyed by the keep set)."""
+    from tests import test_engine_cpu as E
+
+    E.require_toolchain()
+    from mobilegen.export import export_plan, plan_for_precision
+    from mobilegen.targets.engine_tree import engine_files
+
+    plan, precision = plan_for_precision(_graph(model), "fp16", keep_fp32=keep)
+    em = export_plan(plan, precision)
+    core = E.core_library()
+    files = engine_files(em, "model.tflite", model)
+    generated = "".join(f"{rel}\0{text}\0" for rel, text in sorted(files.items()))
+    key = hashlib.sha256(model + repr(sorted(keep)).encode() + E._sources_digest().encode() + generated.encode()).hexdigest()[:20]
+    d = E.CACHE / f"planned-{key}"
+    with E._locked(d):
+        exe = d / "build" / "mobilegen_run"
+        if not exe.exists():
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+            for rel, text in files.items():
+                p = d / "src" / rel
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(text)
+            E._cmake(d / "src", d / "build", *E.prebuilt_args(core, files), target="mobilegen_run")
+        (d / "model.mgw").write_bytes(em.blob)
+    return E.BuiltEngine(d, em, plan)
+
+
+@pytest.mark.parametrize("backend", ("cpu", "gpu"))
+def test_engine_follows_the_plan(planned, trouble, backend, tmp_path):
+    """The planned engine: every tensor within test_fp16's tolerances of the planned simulator,
+    the kept tensors exactly float32 values (not binary16), the output finite and close to fp32."""
+    from tests.test_fp16 import check_whole_run, engine_values, kernel_by_kernel
+
+    from mobilegen.numerics.fp16 import round_to_half
+
+    g, pp = planned
+    engine = _planned_engine(trouble, pp.keep_fp32)
+    assert {t.index for t in engine.em.tensors if t.dtype == "float32" and not t.half} == set(pp.keep_fp32)
+    for seed in (100, 101):
+        x = random_input(g.tensors[g.inputs[0]], seed)
+        got = engine_values(engine, x, backend, tmp_path / f"{backend}-{seed}")
+        label = f"fp16_trouble planned [{backend}] seed {seed}"
+        kernel_by_kernel(engine, got, label)
+        check_whole_run(engine, got, x, label)
+        want, _, _ = _runs(g, pp.keep_fp32, x)
+        for i in pp.keep_fp32:
+            assert not np.array_equal(got[i], round_to_half(got[i])), f"{label}: tensor {i} stored as fp16"
+        out = g.outputs[0]
+        assert np.isfinite(got[out]).all() and _relative(got[out], want[out]) < PLANNED_RTOL, label
