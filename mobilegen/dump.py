@@ -31,12 +31,17 @@ def tensor_record(g: Graph, index: int) -> dict:
     }
 
 
-def write_dump(directory: Path, g: Graph, values: dict[int, np.ndarray], constants: frozenset[int] = frozenset()) -> list[int]:
+def write_dump(directory: Path, g: Graph, values: dict[int, np.ndarray], constants: frozenset[int] = frozenset(),
+               *, inputs: bool = False) -> list[int]:
     """Write every tensor an operator writes; returns their indices in graph order. `constants`:
-    the written tensors folded at generation (plan.folded_tensors), marked in tensors.json."""
+    the written tensors folded at generation (plan.folded_tensors), marked in tensors.json.
+    `inputs`: the graph inputs first as well (as device dumps hold them), so that `compare` can
+    run other sources on the same input."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = g.written_tensors()
+    if inputs:
+        written = [i for i in g.inputs if i not in written] + written
     for i in written:
         np.save(directory / f"{i}.npy", values[i])
     records = [tensor_record(g, i) | ({"constant": True} if i in constants else {}) for i in written]
@@ -64,6 +69,19 @@ def read_dump(directory: Path) -> tuple[list[dict], dict[int, np.ndarray]]:
             raise UserInputError(f"{directory}: {INDEX_FILE} lists tensor {i} but {p.name} is missing")
         values[i] = load_npy(p)
     return records, values
+
+
+def graph_inputs(records: list[dict], values: dict[int, np.ndarray], g: Graph) -> list[np.ndarray] | None:
+    """The graph inputs of `g` as a dump holds them (a device dump, or one written with
+    inputs=True), in the model's order; None when the dump lacks one or holds another shape/dtype."""
+    out = []
+    for i in g.inputs:
+        x = values.get(i)
+        t = g.tensors[i]
+        if x is None or tuple(x.shape) != tuple(t.shape) or x.dtype != np.dtype(t.dtype):
+            return None
+        out.append(x)
+    return out
 
 
 def load_npy(path: Path) -> np.ndarray:
