@@ -352,55 +352,67 @@ def test_project_jobs_refuses_a_plan_at_another_precision(planned, tmp_path):
 # --------------------------------------------------------------------------------------------------
 # The engines follow the plan
 # --------------------------------------------------------------------------------------------------
-def _planned_engine(model: bytes, keep: frozenset[int]):
-    """tests.test_engine_cpu.build_engine for a precision plan (its cache keyed by the keep set)."""
-    from tests import test_engine_cpu as E
+def _planned(build, model: bytes, keep: frozenset[int], monkeypatch):
+    """An engine builder of the engine tests (tests.test_engine_cpu.build_engine,
+    tests.test_metal_engine.build_metal_engine) at fp16 under the precision plan `keep`: their
+    plan_for_precision is given the keep set (their caches are keyed by the generated sources, which
+    carry each tensor's storage)."""
+    import functools
 
-    E.require_toolchain()
-    from mobilegen.export import export_plan, plan_for_precision
-    from mobilegen.targets.engine_tree import engine_files
+    import mobilegen.export
 
-    plan, precision = plan_for_precision(_graph(model), "fp16", keep_fp32=keep)
-    em = export_plan(plan, precision)
-    core = E.core_library()
-    files = engine_files(em, "model.tflite", model)
-    generated = "".join(f"{rel}\0{text}\0" for rel, text in sorted(files.items()))
-    key = hashlib.sha256(model + repr(sorted(keep)).encode() + E._sources_digest().encode() + generated.encode()).hexdigest()[:20]
-    d = E.CACHE / f"planned-{key}"
-    with E._locked(d):
-        exe = d / "build" / "mobilegen_run"
-        if not exe.exists():
-            import shutil
-
-            shutil.rmtree(d, ignore_errors=True)
-            for rel, text in files.items():
-                p = d / "src" / rel
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_text(text)
-            E._cmake(d / "src", d / "build", *E.prebuilt_args(core, files), target="mobilegen_run")
-        (d / "model.mgw").write_bytes(em.blob)
-    return E.BuiltEngine(d, em, plan)
+    monkeypatch.setattr(mobilegen.export, "plan_for_precision",
+                        functools.partial(mobilegen.export.plan_for_precision, keep_fp32=keep))
+    engine = build(model, precision="fp16")
+    monkeypatch.undo()
+    assert {t.index for t in engine.em.tensors if t.dtype == "float32" and not t.half} == set(keep)
+    return engine
 
 
-@pytest.mark.parametrize("backend", ("cpu", "gpu"))
-def test_engine_follows_the_plan(planned, trouble, backend, tmp_path):
-    """The planned engine: every tensor within test_fp16's tolerances of the planned simulator,
-    the kept tensors exactly float32 values (not binary16), the output finite and close to fp32."""
-    from tests.test_fp16 import check_whole_run, engine_values, kernel_by_kernel
+def _check_engine(engine, pp, got: dict, x: np.ndarray, label: str) -> None:
+    """The planned engine's tensors: within test_fp16's tolerances of the planned simulator, the
+    kept tensors float32 values (not binary16), the output finite and close to fp32."""
+    from tests.test_fp16 import check_whole_run, kernel_by_kernel
 
     from mobilegen.numerics.fp16 import round_to_half
 
+    g = engine.graph
+    kernel_by_kernel(engine, got, label)
+    check_whole_run(engine, got, x, label)
+    want, _, _ = _runs(g, pp.keep_fp32, x)
+    for i in pp.keep_fp32:
+        with np.errstate(over="ignore"):
+            assert not np.array_equal(got[i], round_to_half(got[i])), f"{label}: tensor {i} stored as fp16"
+    out = g.outputs[0]
+    assert np.isfinite(got[out]).all() and _relative(got[out], want[out]) < PLANNED_RTOL, label
+
+
+@pytest.mark.parametrize("backend", ("cpu", "gpu"))
+def test_engine_follows_the_plan(planned, trouble, backend, tmp_path, monkeypatch):
+    """The Android engine tree on the host: the CPU backend and GLES (Mesa llvmpipe)."""
+    from tests.test_engine_cpu import build_engine
+    from tests.test_fp16 import engine_values
+
     g, pp = planned
-    engine = _planned_engine(trouble, pp.keep_fp32)
-    assert {t.index for t in engine.em.tensors if t.dtype == "float32" and not t.half} == set(pp.keep_fp32)
+    engine = _planned(build_engine, trouble, pp.keep_fp32, monkeypatch)
     for seed in (100, 101):
         x = random_input(g.tensors[g.inputs[0]], seed)
         got = engine_values(engine, x, backend, tmp_path / f"{backend}-{seed}")
-        label = f"fp16_trouble planned [{backend}] seed {seed}"
-        kernel_by_kernel(engine, got, label)
-        check_whole_run(engine, got, x, label)
-        want, _, _ = _runs(g, pp.keep_fp32, x)
-        for i in pp.keep_fp32:
-            assert not np.array_equal(got[i], round_to_half(got[i])), f"{label}: tensor {i} stored as fp16"
-        out = g.outputs[0]
-        assert np.isfinite(got[out]).all() and _relative(got[out], want[out]) < PLANNED_RTOL, label
+        _check_engine(engine, pp, got, x, f"fp16_trouble planned [{backend}] seed {seed}")
+
+
+def test_metal_host_engine_follows_the_plan(planned, trouble, tmp_path, monkeypatch):
+    """The iOS engine tree's Metal backend on the host executor."""
+    from tests.test_metal_engine import build_metal_engine, run_gpu
+
+    from mobilegen.dump import read_dump
+    from mobilegen.numerics.fp16 import round_to_half
+
+    g, pp = planned
+    engine = _planned(build_metal_engine, trouble, pp.keep_fp32, monkeypatch)
+    for seed in (100, 101):
+        x = random_input(g.tensors[g.inputs[0]], seed)
+        run_gpu(engine, x, tmp_path / f"metal-{seed}")
+        _, got = read_dump(tmp_path / f"metal-{seed}" / "dump")
+        got[g.inputs[0]] = round_to_half(x)
+        _check_engine(engine, pp, got, x, f"fp16_trouble planned [metal host] seed {seed}")
