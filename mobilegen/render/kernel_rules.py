@@ -34,7 +34,7 @@ class Dialect:
     float4: str          # 4 x float32: ... as float kernels compute on them
     cell_8bit: str       # one PHWC4 cell of an 8-bit tensor (4 lanes)
     cell_fp32: str       # ... of a float tensor at fp32
-    cell_fp16: str       # ... of a float tensor at fp16 (4 halves, 8 bytes)
+    cell_fp16: str       # ... of a float tensor stored as float16 (4 halves, 8 bytes)
     group_word: str      # what the language calls a group of invocations
 
     def cell(self, dtype: str, fp16: bool) -> str:
@@ -55,7 +55,7 @@ class GpuTensor:
     h: int
     w: int
     c: int
-    cell: str  # Dialect.cell: 4 x 8-bit in a uint, 4 floats, or 4 halves at precision fp16
+    cell: str  # Dialect.cell: 4 x 8-bit in a uint, 4 floats, or 4 halves (TensorRecord.half)
 
 
 @dataclass
@@ -119,8 +119,10 @@ def is_8bit(t) -> bool:
 
 
 def gpu_tensor(em: EngineModel, tid: int, dialect: Dialect) -> GpuTensor:
+    """Tensor `tid` as kernels see it; its cell follows its own storage (at precision fp16 a
+    float tensor the plan keeps in float32 has float32 cells, the others halves)."""
     t: TensorRecord = em.tensors[tid]
-    return GpuTensor(t.dtype, t.h, t.w, t.c, dialect.cell(t.dtype, em.precision == "fp16"))
+    return GpuTensor(t.dtype, t.h, t.w, t.c, dialect.cell(t.dtype, t.half))
 
 
 def _window_name(prefix: str, win: dict) -> str:
@@ -128,8 +130,12 @@ def _window_name(prefix: str, win: dict) -> str:
 
 
 def choose_kernel(em: EngineModel, k: KernelRecord, dialect: Dialect) -> KernelChoice | None:
-    """The kernel for `k` in `dialect`, or None when it needs no GPU work (a RESHAPE alias)."""
-    fp16 = em.precision == "fp16"
+    """The kernel for `k` in `dialect`, or None when it needs no GPU work (a RESHAPE alias).
+
+    Each tensor the kernel reads or writes has the cell of its own storage; `fp16` in the context
+    says the kernel's float constants (weights, bias) are float16: they are stored at the
+    precision of the kernel's output tensor (plan.half_storage_plan)."""
+    fp16 = em.tensors[k.output].half
     out = gpu_tensor(em, k.output, dialect)
     inp = gpu_tensor(em, k.inputs[0], dialect)
     p = k.params
@@ -174,8 +180,10 @@ def choose_kernel(em: EngineModel, k: KernelRecord, dialect: Dialect) -> KernelC
     else:
         raise UnsupportedOpError(f"op {k.op_index}: no {dialect.name.upper()} kernel for {t}")
     ctx["local"] = local
+    kept = em.precision == "fp16" and out.dtype == "float32" and not fp16
     ctx["comment"] = (
-        f"{t} ({em.precision}), output [{out.h}][{out.w}][{out.c}] {out.dtype}, "
+        f"{t} ({em.precision}{', output kept in float32' if kept else ''}), "
+        f"output [{out.h}][{out.w}][{out.c}] {out.dtype}, "
         f"{dialect.group_word} {local[0]}x{local[1]}x{local[2]}"
     )
     return KernelChoice(name, stem + dialect.template_suffix, ctx, groups, local)

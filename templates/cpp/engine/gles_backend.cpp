@@ -102,7 +102,6 @@ class GlesBackend final : public BackendImpl {
   Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size,
               const Options& options, std::string* error) override {
     plan_ = &plan;
-    half_ = plan.precision == Precision::Fp16;
     Status st = create_context(error);
     if (st != Status::Ok) return st;
     CurrentContext current(display_, surface_, context_);
@@ -121,10 +120,10 @@ class GlesBackend final : public BackendImpl {
     if (!current.ok()) return fail(Status::GpuError, "eglMakeCurrent failed in run()", error);
     const ModelPlan& plan = *plan_;
 
-    // NHWC -> PHWC4 on the CPU (at Fp16 rounding to float16), then one upload per input.
+    // NHWC -> PHWC4 on the CPU (a float16 input rounded, TensorInfo::half), then one upload per input.
     for (int32_t i = 0; i < plan.num_inputs; ++i) {
       const TensorInfo& in = plan.tensors[plan.inputs[i]];
-      gpu::pack(in, inputs[i], staging_.data(), half_);
+      gpu::pack(in, inputs[i], staging_.data());
       glBindBuffer(GL_SHADER_STORAGE_BUFFER, tensor_buffers_[plan.inputs[i]]);
       glBufferSubData(GL_SHADER_STORAGE_BUFFER, 0, static_cast<GLsizeiptr>(gpu_bytes(in)), staging_.data());
     }
@@ -375,7 +374,7 @@ class GlesBackend final : public BackendImpl {
   }
 
   // -- buffers ------------------------------------------------------------------------------------
-  size_t gpu_bytes(const TensorInfo& t) const { return gpu::phwc4_bytes(t, half_); }
+  size_t gpu_bytes(const TensorInfo& t) const { return gpu::phwc4_bytes(t); }
 
   GLuint new_buffer(size_t bytes, const void* data, GLenum usage, std::string* error) {
     if (bytes == 0) bytes = 16;  // empty regions still get a (dummy) buffer
@@ -399,7 +398,7 @@ class GlesBackend final : public BackendImpl {
     const ModelPlan& plan = *plan_;
     std::vector<int32_t> owner;
     size_t staging = 0, nhwc = 0;
-    Status st = gpu::plan_tensor_storage(plan, half_, &owner, &staging, &nhwc, error);
+    Status st = gpu::plan_tensor_storage(plan, &owner, &staging, &nhwc, error);
     if (st != Status::Ok) return st;
     tensor_buffers_.assign(static_cast<size_t>(plan.num_tensors), 0);
     for (int32_t id = 0; id < plan.num_tensors; ++id) {  // owners first: an alias follows its input
@@ -426,7 +425,7 @@ class GlesBackend final : public BackendImpl {
       b[0] = tensor_buffers_[k.output];
       if (k.inputs[0] >= 0) b[1] = tensor_buffers_[k.inputs[0]];
       if (k.inputs[1] >= 0) b[2] = tensor_buffers_[k.inputs[1]];
-      Status st = gpu::kernel_constants(plan, i, payload, payload_size, half_, &channel, &weights, error);
+      Status st = gpu::kernel_constants(plan, i, payload, payload_size, &channel, &weights, error);
       if (st != Status::Ok) return st;
       if (!weights.empty() && (b[3] = new_buffer(weights.size(), weights.data(), GL_STATIC_DRAW, error)) == 0) {
         return Status::GpuError;
@@ -447,7 +446,7 @@ class GlesBackend final : public BackendImpl {
     if (mapped == nullptr) {
       return fail(Status::GpuError, std::string("cannot map tensor ") + t.name + " for reading", error);
     }
-    gpu::unpack(t, static_cast<const uint8_t*>(mapped), nhwc, half_);
+    gpu::unpack(t, static_cast<const uint8_t*>(mapped), nhwc);
     glUnmapBuffer(GL_SHADER_STORAGE_BUFFER);
     return Status::Ok;
   }
@@ -476,7 +475,6 @@ class GlesBackend final : public BackendImpl {
   }
 
   const ModelPlan* plan_ = nullptr;
-  bool half_ = false;  // Precision::Fp16: float tensors and constants are float16
   EGLDisplay display_ = EGL_NO_DISPLAY;
   EGLSurface surface_ = EGL_NO_SURFACE;
   EGLContext context_ = EGL_NO_CONTEXT;

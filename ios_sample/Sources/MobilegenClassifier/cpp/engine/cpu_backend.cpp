@@ -17,8 +17,10 @@
 // taps hold 0 and contribute nothing, exactly as the reference kernels skip them.
 //
 // Precision::Fp16 runs the float kernels unchanged on float16 numbers, as the GPU does: the blob's
-// float16 constants are widened once, and the graph input and every float kernel output are
-// rounded to float16 in place (half.h) when they are stored.
+// float16 constants are widened once, and the graph input and every float kernel output stored as
+// float16 (TensorInfo::half) are rounded to float16 in place (half.h) when they are stored. Storage
+// is per tensor: a tensor the plan keeps in float32 is stored as computed, and the kernel writing
+// it reads float32 constants (a kernel's constants have its output tensor's precision).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -81,8 +83,10 @@ T clamp_to(int32_t v, int32_t lo, int32_t hi) {
 
 class Constants {
  public:
-  Constants(const uint8_t* payload, size_t size, bool half_floats, std::string* error)
-      : payload_(payload), size_(size), half_floats_(half_floats), error_(error) {}
+  Constants(const uint8_t* payload, size_t size, std::string* error) : payload_(payload), size_(size), error_(error) {}
+
+  // Whether the float constants read next (one kernel's) are float16: the kernel's output tensor is.
+  void set_half_floats(bool half_floats) { half_floats_ = half_floats; }
 
   // Copies `count` values of T from `ref`, which must hold exactly that many bytes.
   template <typename T>
@@ -100,7 +104,7 @@ class Constants {
     return true;
   }
 
-  // Float weights or biases: float32 in the blob, or float16 at Precision::Fp16.
+  // Float weights or biases: float32 in the blob, or float16 (set_half_floats).
   bool read_floats(const BlobRef& ref, size_t count, const char* what, int kernel, std::vector<float>* out) {
     if (!half_floats_) return read(ref, count, what, kernel, out);
     std::vector<uint16_t> halves;
@@ -113,7 +117,7 @@ class Constants {
  private:
   const uint8_t* payload_;
   size_t size_;
-  bool half_floats_;
+  bool half_floats_ = false;
   std::string* error_;
 };
 
@@ -1098,11 +1102,11 @@ class CpuBackend final : public BackendImpl {
   Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size, const Options&,
               std::string* error) override {
     plan_ = &plan;
-    half_ = plan.precision == Precision::Fp16;
-    Constants constants(payload, payload_size, half_, error);
+    Constants constants(payload, payload_size, error);
     kernels_.clear();
     for (int i = 0; i < plan.num_kernels; ++i) {
       std::unique_ptr<CpuKernel> k;
+      constants.set_half_floats(plan.tensors[plan.kernels[i].output].half);
       const Status st = make_kernel(plan, i, constants, &k, error);
       if (st != Status::Ok) return st;
       kernels_.push_back(std::move(k));
@@ -1145,9 +1149,9 @@ class CpuBackend final : public BackendImpl {
   Backend kind() const override { return Backend::Cpu; }
 
  private:
-  // What storing tensor `t` does to its values: at Precision::Fp16 floats become float16 numbers.
+  // What storing tensor `t` does to its values: a float16 tensor's floats become float16 numbers.
   void store(const TensorInfo& t, uint8_t* data) const {
-    if (!half_ || t.dtype != DType::Float32) return;
+    if (!t.half || t.dtype != DType::Float32) return;
     float* v = reinterpret_cast<float*>(data);
     for (size_t i = 0, n = element_count(t); i < n; ++i) v[i] = round_to_half(v[i]);
   }
@@ -1348,7 +1352,6 @@ class CpuBackend final : public BackendImpl {
   }
 
   const ModelPlan* plan_ = nullptr;
-  bool half_ = false;  // Precision::Fp16
   std::vector<std::unique_ptr<CpuKernel>> kernels_;
   std::vector<uint8_t> arena_;
   std::vector<uint8_t*> tensors_;

@@ -65,7 +65,6 @@ class MetalBackend final : public BackendImpl {
   Status init(const ModelPlan& plan, const uint8_t* payload, size_t payload_size, const Options& options,
               std::string* error) override {
     plan_ = &plan;
-    half_ = plan.precision == Precision::Fp16;
     std::string why;
     device_ = metal::create_system_default_device(&why);
     if (!device_) return fail(Status::GpuUnavailable, "no Metal device" + (why.empty() ? "" : ": " + why), error);
@@ -81,10 +80,10 @@ class MetalBackend final : public BackendImpl {
       return fail(Status::GpuError, "Metal backend not initialized", error);
     }
     const ModelPlan& plan = *plan_;
-    // NHWC -> PHWC4 straight into the shared buffers (at Fp16 rounding to float16).
+    // NHWC -> PHWC4 straight into the shared buffers (a float16 input rounded, TensorInfo::half).
     for (int32_t i = 0; i < plan.num_inputs; ++i) {
       const int32_t id = plan.inputs[i];
-      gpu::pack(plan.tensors[id], inputs[i], contents(id), half_);
+      gpu::pack(plan.tensors[id], inputs[i], contents(id));
     }
     if (dump) {  // the inputs as the kernels see them
       for (int32_t i = 0; i < plan.num_inputs; ++i) report(plan.inputs[i], dump);
@@ -117,7 +116,7 @@ class MetalBackend final : public BackendImpl {
     }
     for (int32_t i = 0; i < plan.num_outputs; ++i) {
       const int32_t id = plan.outputs[i];
-      gpu::unpack(plan.tensors[id], contents(id), outputs[i], half_);
+      gpu::unpack(plan.tensors[id], contents(id), outputs[i]);
     }
     return Status::Ok;
   }
@@ -130,7 +129,7 @@ class MetalBackend final : public BackendImpl {
 
   void report(int32_t tensor, const TensorDumpFn& dump) {
     const TensorInfo& t = plan_->tensors[tensor];
-    gpu::unpack(t, contents(tensor), dump_nhwc_.data(), half_);
+    gpu::unpack(t, contents(tensor), dump_nhwc_.data());
     dump(t, dump_nhwc_.data(), tensor_bytes(t));
   }
 
@@ -230,11 +229,11 @@ class MetalBackend final : public BackendImpl {
     const ModelPlan& plan = *plan_;
     std::vector<int32_t> owner;
     size_t phwc4 = 0, nhwc = 0;
-    Status st = gpu::plan_tensor_storage(plan, half_, &owner, &phwc4, &nhwc, error);
+    Status st = gpu::plan_tensor_storage(plan, &owner, &phwc4, &nhwc, error);
     if (st != Status::Ok) return st;
     tensor_buffers_.assign(static_cast<size_t>(plan.num_tensors), nullptr);
     for (int32_t id = 0; id < plan.num_tensors; ++id) {  // owners first: an alias follows its input
-      if (owner[id] == id && (tensor_buffers_[id] = new_buffer(gpu::phwc4_bytes(plan.tensors[id], half_), nullptr, error)) == nullptr) {
+      if (owner[id] == id && (tensor_buffers_[id] = new_buffer(gpu::phwc4_bytes(plan.tensors[id]), nullptr, error)) == nullptr) {
         return Status::GpuError;
       }
     }
@@ -259,7 +258,7 @@ class MetalBackend final : public BackendImpl {
       e.slots[0] = tensor_buffers_[k.output];
       if (k.inputs[0] >= 0) e.slots[1] = tensor_buffers_[k.inputs[0]];
       if (k.inputs[1] >= 0) e.slots[2] = tensor_buffers_[k.inputs[1]];
-      if ((st = gpu::kernel_constants(plan, i, payload, payload_size, half_, &channel, &weights, error)) != Status::Ok) {
+      if ((st = gpu::kernel_constants(plan, i, payload, payload_size, &channel, &weights, error)) != Status::Ok) {
         return st;
       }
       if (!weights.empty() && (e.slots[3] = new_buffer(weights.size(), weights.data(), error)) == nullptr) {
@@ -273,7 +272,6 @@ class MetalBackend final : public BackendImpl {
   }
 
   const ModelPlan* plan_ = nullptr;
-  bool half_ = false;  // Precision::Fp16: float tensors and constants are float16
   std::unique_ptr<metal::Device> device_;
   std::unique_ptr<metal::Library> library_;
   std::string renderer_;  // MTLDevice.name (Engine::backend_info)

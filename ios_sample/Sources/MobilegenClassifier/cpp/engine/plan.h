@@ -9,14 +9,15 @@
 //   activations, GPU backend      [ceil(c/4)][h][w][4]               (PHWC4, zero padded);
 //                                 8-bit tensors pack the 4 channels of a slice into one uint
 //                                 (channel 4s+i in bits 8i..8i+7), float tensors use one vec4
-//                                 (Fp32) or one uvec2 of 4 halves (Fp16, packHalf2x16: channel
-//                                 4s+i in bits 16(i%2).. of word i/2)
+//                                 (float32 storage) or one uvec2 of 4 halves (TensorInfo::half,
+//                                 packHalf2x16: channel 4s+i in bits 16(i%2).. of word i/2)
 //   conv filter (blob)            [ceil(oc/4)][kh][kw][ceil(ic/4)][o4][i4]
 //   depthwise filter (blob)       [ceil(oc/4)][kh][kw][4]
 //   fully connected (blob)        [ceil(oc/4)][ceil(ic/4)][o4][i4]
 //   per-channel vectors (blob)    [ceil(oc/4)*4]                     (bias, multipliers, shifts)
 // 8-bit weights are stored raw (int8 or uint8, as in the model); kernels add weights_offset.
-// Float weights and biases are float32, or IEEE float16 at Precision::Fp16.
+// Float weights and biases are float32, or IEEE float16 when the kernel's output tensor is stored
+// as float16 (TensorInfo::half): a kernel's constants have its output's storage precision.
 // A tensor of rank < 4 is stored as [1][1][1][c] (h = w = 1) with c = its last dimension times
 // the others, so RESHAPE between equal (h, w, c) views is free.
 #pragma once
@@ -31,10 +32,11 @@ enum class DType : int32_t { Float32 = 0, Int8 = 1, UInt8 = 2 };
 enum class Precision : int32_t {
   Int8 = 0,  // integer kernels, bit-exact with TFLite's reference kernels
   Fp32 = 1,  // float kernels on float32 storage
-  // Float kernels computing in float32 on float16 storage: the blob's float constants are float16
-  // and every float tensor the engine holds (the graph input once taken in, each kernel's output)
-  // is rounded to float16, to nearest even (half.h). DType stays Float32: the API, dumps and the
-  // CPU backend's arena see float32 arrays of float16 values.
+  // Float kernels computing in float32 on float16 storage: every float tensor the engine holds
+  // (the graph input once taken in, each kernel's output) is rounded to float16, to nearest even
+  // (half.h), and so are the float constants of the kernels writing them, except the tensors the
+  // generator's precision plan keeps in float32 (TensorInfo::half false). DType stays Float32: the
+  // API, dumps and the CPU backend's arena see float32 arrays (of float16 values where half).
   Fp16 = 2,
 };
 
@@ -53,6 +55,9 @@ struct TensorInfo {
   int32_t h, w, c;   // storage view, see the header comment
   float scale;       // 0 for float tensors
   int32_t zero_point;
+  // Stored as float16: a float tensor at Precision::Fp16 that the plan does not keep in float32.
+  // A RESHAPE's output always has its input's storage (they may share one buffer).
+  bool half;
 };
 
 enum class KernelType : int32_t {

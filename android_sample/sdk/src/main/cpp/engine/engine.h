@@ -102,8 +102,9 @@ class MOBILEGEN_API Engine {
   // tensor_bytes(input(i)) of them; `outputs[i]` receives output(i).dtype values and must have
   // room for exactly tensor_bytes(output(i)). The counts must equal num_inputs() and
   // num_outputs(). Allocates nothing. With `dump`, calls it for each graph input and then every
-  // tensor an operator writes, in graph order, with the values the engine holds (at
-  // Precision::Fp16 float16 numbers, the inputs included) (slower: reads every tensor back).
+  // tensor an operator writes, in graph order, with the values the engine holds (float16 numbers
+  // for the tensors stored as float16, TensorInfo::half, the inputs included) (slower: reads every
+  // tensor back).
   virtual Status run(const InputBuffer* inputs, int num_inputs, const OutputBuffer* outputs, int num_outputs,
                      std::string* error, const TensorDumpFn& dump = nullptr) = 0;
 
