@@ -191,7 +191,7 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     sizes = {"weights blob (model.mgw)": layout.blob.stat().st_size, f"{target} project (generated files)": _size(Path(project))}
     labels = options.get("labels") if isinstance(options.get("labels"), list) else None
     data = ReportData(title=f"{Path(model).name}: {target} engine vs the simulator", model=Path(model),
-                      input_tensor=Path(inputs[0]), reference_name=f"simulator ({precision})", reference_dump=sim_dump,
+                      input_tensor=Path(inputs[0]), reference_name="simulator", reference_dump=sim_dump,
                       runs=backend_runs, labels=labels, sizes=sizes, notes=notes, precision=precision)
     write_report(report, data)
     typer.echo(f"wrote {report}")
