@@ -57,8 +57,9 @@ FP16_INF_FROM = 65520.0  # float32 magnitudes from here up round to infinity
 # Calibration samples taken from an image folder (spread evenly over it), and simulated at once.
 DEFAULT_SAMPLES = 16
 CHUNK = 4
-# Ops whose reading of an infinity gives NaN or spreads it over a whole tensor (named in reasons).
-REDUCTIONS = ("MEAN", "AVERAGE_POOL_2D", "SOFTMAX", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD")
+# Ops that turn an infinity they read into NaN (inf - inf in SOFTMAX's max-subtraction, inf * 0 or
+# inf + -inf in a sum) or spread it over a whole output: named in an overflow's reason.
+SPREADS_INF = ("MEAN", "AVERAGE_POOL_2D", "SOFTMAX", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD")
 PLAN_FILE = "precision_plan.json"
 FORMAT_VERSION = 1
 
@@ -304,7 +305,7 @@ def _plan_fp16(g: Graph, samples: list[list[np.ndarray]], tolerance: float, head
             reader_error=via[(i, worst)].value() if worst is not None else 0.0,
             reader=label(worst) if worst is not None else None, kept=False,
         )
-        reduced = sorted({g32.ops[plan32.kernels[p].op].opcode for p in readers.get(i, ())} & set(REDUCTIONS))
+        reduced = sorted({g32.ops[plan32.kernels[p].op].opcode for p in readers.get(i, ())} & set(SPREADS_INF))
         if not max_abs[i] < FP16_INF_FROM:  # NaN in float32 too counts: nothing to gain from fp16
             d.reasons.append(f"overflow: max |x| {_fmt(max_abs[i])} >= {FP16_INF_FROM:g} becomes inf in fp16"
                              + (f" (read by {', '.join(reduced)}: inf/NaN downstream)" if reduced else ""))
@@ -378,24 +379,28 @@ def whole_run_errors(plan32, samples: list[list[np.ndarray]], keep_fp32: frozens
 # --------------------------------------------------------------------------------------------------
 # Calibration inputs
 # --------------------------------------------------------------------------------------------------
-def calibration_inputs(g: Graph, data: str | Path, *, mean: float, std: float,
+def calibration_inputs(g: Graph, data, *, mean: float, std: float,
                        limit: int = DEFAULT_SAMPLES) -> list[list[np.ndarray]]:
     """Calibration samples for `g` from DATA: "builtin" or an image folder (one subfolder per
-    class; `limit` images spread evenly over it, decoded and normalized with (pixel - mean) / std
-    as the SDK does: mobilegen.inputs.image_to_input), or a directory of .npy arrays (each one the
-    model input, with or without its batch 1, or [n][...] for n samples; all of them are used)."""
+    class, or an already scanned mobilegen.data.ImageFolder; `limit` images spread evenly over it,
+    decoded and normalized with (pixel - mean) / std as the SDK does:
+    mobilegen.inputs.image_to_input), or a directory of .npy arrays (each one the model input, with
+    or without its batch 1, or [n][...] for n samples; all of them are used)."""
     from mobilegen.data.folder import BUILTIN_NAME, resolve_data
-    from mobilegen.inputs import image_to_input, load_input
+    from mobilegen.dump import load_npy
+    from mobilegen.inputs import load_input
 
     t = g.tensors[g.inputs[0]]
-    path = Path(data)
-    npys = sorted(path.glob("*.npy")) if str(data) != BUILTIN_NAME and path.is_dir() else []
     if len(g.inputs) != 1:
         raise UserInputError(f"--calibration feeds one input; the model takes {len(g.inputs)}")
+    if hasattr(data, "samples"):  # an ImageFolder
+        return _images(data, t, mean, std, limit)
+    path = Path(data)
+    npys = sorted(path.glob("*.npy")) if str(data) != BUILTIN_NAME and path.is_dir() else []
     if npys:
         samples = []
         for p in npys:
-            x = np.load(p, allow_pickle=False)
+            x = load_npy(p)
             if t.shape[:1] == (1,) and x.ndim == len(t.shape) and tuple(x.shape[1:]) == tuple(t.shape[1:]) and len(x) > 1:
                 if x.dtype != np.dtype(t.dtype):
                     raise UserInputError(f"{p}: array is {x.dtype}{list(x.shape)}; the model's input {t.describe()} expects {t.dtype}")
@@ -405,16 +410,24 @@ def calibration_inputs(g: Graph, data: str | Path, *, mean: float, std: float,
         return samples
     if str(data) != BUILTIN_NAME and path.is_dir() and any(p.is_file() and p.suffix.lower() == ".npy" for p in path.rglob("*.npy")):
         raise UserInputError(f"{path}: .npy calibration arrays must sit directly in the folder")
+    return _images(resolve_data(str(data) if str(data) == BUILTIN_NAME else path), t, mean, std, limit)
+
+
+def _images(folder, t, mean: float, std: float, limit: int) -> list[list[np.ndarray]]:
+    """`limit` images of an ImageFolder, spread evenly over it (its samples are sorted by class, so
+    every class is represented), as input `t` takes them."""
+    from mobilegen.inputs import image_to_input
+
     if limit < 1:
         raise UserInputError(f"calibration samples {limit}: expected at least 1")
-    folder = resolve_data(str(data) if str(data) == BUILTIN_NAME else path)
     pick = np.unique(np.linspace(0, len(folder.samples) - 1, min(limit, len(folder.samples))).round().astype(int))
     return [[image_to_input(folder.samples[i].path, t, mean, std)] for i in pick]
 
 
-def plan_model_fp16(model: Path, data: str | Path, *, tolerance: float = DEFAULT_TOLERANCE, mean: float | None = None,
+def plan_model_fp16(model: Path, data, *, tolerance: float = DEFAULT_TOLERANCE, mean: float | None = None,
                     std: float | None = None, limit: int = DEFAULT_SAMPLES) -> PrecisionPlan:
-    """plan_fp16 for a .tflite file and calibration DATA (see calibration_inputs), images
+    """plan_fp16 for a .tflite file and calibration DATA (see calibration_inputs: "builtin", an image
+    folder or a scanned ImageFolder, a directory of .npy arrays), images
     normalized as the generated SDK does: --mean/--std when given, else the model's metadata, else
     DEFAULT_MEAN/DEFAULT_STD. What `generate` and `build` call at --precision fp16 --calibration."""
     from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD

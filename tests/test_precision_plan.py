@@ -416,3 +416,55 @@ def test_metal_host_engine_follows_the_plan(planned, trouble, tmp_path, monkeypa
         _, got = read_dump(tmp_path / f"metal-{seed}" / "dump")
         got[g.inputs[0]] = round_to_half(x)
         _check_engine(engine, pp, got, x, f"fp16_trouble planned [metal host] seed {seed}")
+
+
+def test_near_overflow_keeps_headroom(trouble):
+    """The model is positively homogeneous (no biases): inputs scaled by 0.2 put the logits' max
+    near 5e4, finite in fp16 but within 2x of 65504: kept as a near overflow."""
+    from mobilegen.precision_plan import FP16_MAX, plan_fp16
+
+    g = _graph(trouble)
+    logits = _named(g, "logits")
+    samples = [[(x * np.float32(0.2)).astype(np.float32)] for (x,) in _samples(g)]
+    pp = plan_fp16(g, samples)
+    d = next(d for d in pp.decisions if d.index == logits)
+    assert FP16_MAX / 2 < d.max_abs < 65504, d.max_abs
+    assert d.kept and d.reason.startswith("near overflow: max |x| ") and "within 2x of the fp16 maximum 65504" in d.reason
+    assert pp.keep_fp32 == {_named(g, "tiny"), logits}
+
+
+def test_calibration_inputs_from_arrays_and_folders(trouble, tmp_path):
+    from mobilegen.data.folder import scan_folder
+    from mobilegen.errors import UserInputError
+    from mobilegen.precision_plan import calibration_inputs
+
+    from PIL import Image
+
+    g = _graph(trouble)
+    xs = [x for (x,) in _samples(g, 5)]
+    d = tmp_path / "arrays"
+    d.mkdir()
+    np.save(d / "a.npy", np.concatenate(xs[:3]))  # [3][8][8][3]: three samples
+    np.save(d / "b.npy", xs[3])  # [1][8][8][3]
+    np.save(d / "c.npy", xs[4][0])  # [8][8][3]: the batch 1 left out
+    got = calibration_inputs(g, d, mean=0.0, std=1.0)
+    assert len(got) == 5 and all(np.array_equal(a[0], b) for a, b in zip(got, xs))
+    np.save(d / "d.npy", np.zeros((1, 4, 4, 3), np.float32))
+    with pytest.raises(UserInputError, match="d.npy: array is float32"):
+        calibration_inputs(g, d, mean=0.0, std=1.0)
+    (d / "e.npy").write_bytes(b"not numpy")
+    (d / "d.npy").unlink()
+    with pytest.raises(UserInputError, match="e.npy: not a readable .npy file"):
+        calibration_inputs(g, d, mean=0.0, std=1.0)
+
+    images = tmp_path / "images"
+    for cls in ("a", "b", "c"):
+        (images / cls).mkdir(parents=True)
+        for j in range(4):
+            Image.new("RGB", (9, 7), (60 * j, 10, 200)).save(images / cls / f"{j}.png")
+    folder = scan_folder(images)
+    got = calibration_inputs(g, folder, mean=127.5, std=127.5, limit=6)
+    assert len(got) == 6  # spread evenly: two of each class
+    assert got[0][0].shape == (1, 8, 8, 3) and got[0][0].dtype == np.float32
+    assert np.allclose(got[0][0][0, 0, 0], (np.array([0, 10, 200]) - 127.5) / 127.5)
+    assert [len(x) for x in calibration_inputs(g, images, mean=127.5, std=127.5, limit=100)] == [1] * 12
