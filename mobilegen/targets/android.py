@@ -128,12 +128,15 @@ def precision_files(files: dict, recorded: dict, plan, precision_plan: str | Non
     """A precision plan's part of a project (both platforms): precision_plan.json at the project
     root (the analysis, mobilegen.precision_plan) and the float tensors kept in float32 in the
     provenance options. Projects without one are unchanged."""
+    from mobilegen.plan import stored_float_tensors
     from mobilegen.precision_plan import PLAN_FILE
 
     if precision_plan is not None:
         files[PLAN_FILE] = precision_plan
-    if plan.fp32_tensors:
-        recorded["fp32_tensors"] = sorted(plan.fp32_tensors)
+    # The stored tensors only (not folded constants), so the list is a valid keep set again.
+    kept = sorted(plan.fp32_tensors & stored_float_tensors(plan))
+    if kept:
+        recorded["fp32_tensors"] = kept
 
 
 def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -> tuple[dict[str, str | bytes], dict]:
