@@ -666,14 +666,15 @@ def test_sample_app_decodes_and_classifies_off_the_ui_thread(variant):
     app_id = ctx.get("application_id") or ctx["package"] + ".app"
     main = files[f"app/src/main/java/{app_id.replace('.', '/')}/MainActivity.java"]
     tasks = _spans(main, "worker.execute(", "(")
-    worker_only = _spans(main, "private Bitmap decodeUpright(", "{") + _spans(main, "private String classifyOnWorker(", "{")
-    assert len(tasks) >= 3 and len(worker_only) == 2
+    worker_only = (_spans(main, "private Bitmap decodeUpright(", "{") + _spans(main, "private String classifyOnWorker(", "{")
+                   + _spans(main, "private File newDumpDirectory(", "{"))
+    assert len(tasks) >= 3 and len(worker_only) == 3
 
     def inside(pos, spans):
         return any(a <= pos <= b for a, b in spans)
 
     calls = [m.start() for m in re.finditer(r"BitmapFactory\.decode\w*\(|decodeUpright\(|classifyOnWorker\(|"
-                                           r"Classifier\.create\(|\.classify\(", main)]
+                                           r"Classifier\.create\(|\.classify\(|\.runDebug\(|newDumpDirectory\(", main)]
     assert calls
     for pos in calls:
         line = main.count("\n", 0, pos) + 1
@@ -689,6 +690,37 @@ def test_sample_app_decodes_and_classifies_off_the_ui_thread(variant):
     assert "extends ComponentActivity" in main
     app = files["app/build.gradle.kts"]
     assert "implementation(libs.androidx.activity)" in app and "implementation(libs.androidx.exifinterface)" in app
+
+
+@pytest.mark.parametrize("variant", ["int8", "hostile"])
+def test_sample_app_dump_switch(variant, tmp_path: Path):
+    """The "Dump tensors" switch (compiled by test_java_compiles): a Switch in the layout with its
+    string; when on, the worker runs runDebug into a new folder named by the time under
+    getExternalFilesDir(null)/mobilegen-dumps (what mobilegen.pull lists over adb), and the
+    results text names the folder and the pull command."""
+    from mobilegen import pull
+
+    ctx = CONTEXTS[variant]()
+    files = render(ctx, tmp_path)
+    layout = ET.parse(tmp_path / "app/src/main/res/layout/activity_main.xml").getroot()
+    ns = "{http://schemas.android.com/apk/res/android}"
+    switches = {e.get(ns + "id"): e for e in layout.iter("Switch")}
+    assert switches["@+id/dump"].get(ns + "text") == "@string/dump_tensors"
+    assert switches["@+id/dump"].get(ns + "checked") == "false"  # off by default: dumps are slow
+    strings = {e.get("name"): e.text for e in ET.parse(tmp_path / "app/src/main/res/values/strings.xml").getroot()}
+    assert strings["dump_tensors"] == "Dump tensors"
+    app_id = ctx.get("application_id") or ctx["package"] + ".app"
+    main = files[f"app/src/main/java/{app_id.replace('.', '/')}/MainActivity.java"]
+    (body,) = [main[a:b] for a, b in _spans(main, "private String classifyOnWorker(", "{")]
+    assert "classifier.runDebug(input, dumpDir)" in body and "classifier.classify(input)" in body
+    assert "dumping ? newDumpDirectory() : null" in body and "dumpDir.getPath()" in body
+    assert "mobilegen pull DIR\"" in body and "\" --target android --package %s" in body and "getPackageName()" in body
+    (folder,) = [main[a:b] for a, b in _spans(main, "private File newDumpDirectory(", "{")]
+    assert "getExternalFilesDir(null)" in folder and 'new SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT)' in folder
+    assert f'DUMPS_DIR = "{pull.DUMPS_DIR}";' in main
+    assert pull.ANDROID_DUMPS == "/sdcard/Android/data/{package}/files/" + pull.DUMPS_DIR
+    assert "dump.setOnCheckedChangeListener((view, checked) -> classify());" in main
+    assert "final boolean dumping = dump.isChecked();" in main  # read on the UI thread
 
 
 def test_errors_developers_can_act_on():

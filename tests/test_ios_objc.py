@@ -171,6 +171,7 @@ NSString *_Nullable Use(UIImage *image, CVPixelBufferRef frame, CGImageRef cgIma
                ? @"missing" : error.localizedDescription;
   }
   NSArray<MGRecognition *> *top = [classifier classifyImage:image error:&error];
+  top = [classifier classifyImage:image dumpDirectory:dir error:&error];
   top = [classifier classifyCGImage:cgImage orientation:kCGImagePropertyOrientationRight error:&error];
   top = [classifier classifyPixelBuffer:frame orientation:kCGImagePropertyOrientationUp error:NULL];
   NSMutableArray<NSData *> *inputs = [NSMutableArray array];
@@ -261,7 +262,8 @@ def test_header_declares_the_contracts_swift_names(rendered):
     text = "\n".join(h.read_text() for h in headers)
     for swift in ("ClassifierError", "Backend", "DataType", "ClassifierOptions", "Recognition", "TensorSpec",
                   "Classifier", "classify(_:)", "classify(cgImage:orientation:)",
-                  "classify(pixelBuffer:orientation:)", "run(inputs:)", "runDebug(inputs:dumpDirectory:)"):
+                  "classify(pixelBuffer:orientation:)", "run(inputs:)", "runDebug(inputs:dumpDirectory:)",
+                  "classify(_:dumpDirectory:)"):
         assert f"NS_SWIFT_NAME({swift})" in text, swift
     assert "NS_ERROR_ENUM(MGClassifierErrorDomain, MGClassifierErrorCode)" in text
     assert text.count("NS_DESIGNATED_INITIALIZER") == 2  # the classifier's and the options' init

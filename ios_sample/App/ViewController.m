@@ -7,6 +7,9 @@
 static NSString *const kModelName = @"model.tflite";
 // Results shown: the top five.
 static const NSUInteger kMaxResults = 5;
+// The folder under Documents/ that holds one subfolder per tensor dump (what `mobilegen pull
+// --target ios` copies with devicectl, and what the Files app shows with file sharing on).
+static NSString *const kDumpsFolder = @"mobilegen-dumps";
 
 @interface ViewController () <PHPickerViewControllerDelegate>
 @property (nonatomic, strong, nullable) MGClassifier *classifier;
@@ -14,6 +17,8 @@ static const NSUInteger kMaxResults = 5;
 @property (nonatomic, strong) dispatch_queue_t inferenceQueue;
 @property (nonatomic, strong) UIImageView *imageView;
 @property (nonatomic, strong) UISegmentedControl *backendSwitch;
+@property (nonatomic, strong) UISwitch *dumpSwitch;
+@property (nonatomic, strong) UILabel *dumpLabel;
 @property (nonatomic, strong) UILabel *backendLabel;
 @property (nonatomic, strong) UILabel *resultsLabel;
 @property (nonatomic, strong) UILabel *timeLabel;
@@ -57,6 +62,17 @@ static const NSUInteger kMaxResults = 5;
   self.backendSwitch.selectedSegmentIndex = 0;
   [self.backendSwitch addTarget:self action:@selector(backendChanged:) forControlEvents:UIControlEventValueChanged];
 
+  // "Dump tensors": each classification also writes every tensor (runs slower).
+  self.dumpSwitch = [[UISwitch alloc] init];
+  self.dumpSwitch.on = NO;
+  [self.dumpSwitch addTarget:self action:@selector(dumpChanged:) forControlEvents:UIControlEventValueChanged];
+  UILabel *dumpTitle = [self labelWithFont:[UIFont preferredFontForTextStyle:UIFontTextStyleBody]];
+  dumpTitle.text = @"Dump tensors";
+  UIStackView *dumpRow = [[UIStackView alloc] initWithArrangedSubviews:@[ dumpTitle, self.dumpSwitch ]];
+  dumpRow.axis = UILayoutConstraintAxisHorizontal;
+  dumpRow.alignment = UIStackViewAlignmentCenter;
+  dumpRow.spacing = 12;
+
   UIButton *pick = [UIButton buttonWithType:UIButtonTypeSystem];
   [pick setTitle:@"Choose Photo" forState:UIControlStateNormal];
   [pick addTarget:self action:@selector(choosePhoto:) forControlEvents:UIControlEventTouchUpInside];
@@ -67,11 +83,14 @@ static const NSUInteger kMaxResults = 5;
   self.backendLabel = [self labelWithFont:[UIFont preferredFontForTextStyle:UIFontTextStyleFootnote]];
   self.resultsLabel = [self labelWithFont:[UIFont monospacedSystemFontOfSize:15 weight:UIFontWeightRegular]];
   self.timeLabel = [self labelWithFont:[UIFont preferredFontForTextStyle:UIFontTextStyleFootnote]];
+  self.dumpLabel = [self labelWithFont:[UIFont preferredFontForTextStyle:UIFontTextStyleFootnote]];
+  self.dumpLabel.textColor = [UIColor secondaryLabelColor];
   self.errorLabel = [self labelWithFont:[UIFont preferredFontForTextStyle:UIFontTextStyleFootnote]];
   self.errorLabel.textColor = [UIColor systemRedColor];
 
   UIStackView *stack = [[UIStackView alloc] initWithArrangedSubviews:@[
-    self.imageView, self.backendSwitch, pick, model, self.backendLabel, self.resultsLabel, self.timeLabel, self.errorLabel
+    self.imageView, self.backendSwitch, dumpRow, pick, model, self.backendLabel, self.resultsLabel, self.timeLabel,
+    self.dumpLabel, self.errorLabel
   ]];
   stack.axis = UILayoutConstraintAxisVertical;
   stack.spacing = 12;
@@ -140,16 +159,71 @@ static const NSUInteger kMaxResults = 5;
     self.errorLabel.text = @"The sample picture is missing from the app bundle.";
     return;
   }
+  NSURL *dumpDirectory = nil;
+  if (self.dumpSwitch.on) {
+    NSError *error = nil;
+    dumpDirectory = [self newDumpDirectory:&error];
+    if (dumpDirectory == nil) {
+      [self showError:error];
+      return;
+    }
+  }
   self.resultsLabel.text = @"Classifying...";
+  self.dumpLabel.text = nil;
   __weak ViewController *weakSelf = self;
   dispatch_async(self.inferenceQueue, ^{
     NSError *error = nil;
-    NSArray<MGRecognition *> *results = [classifier classifyImage:image error:&error];
+    // With a dump directory, the same classification writes every tensor there too.
+    NSArray<MGRecognition *> *results = dumpDirectory != nil
+        ? [classifier classifyImage:image dumpDirectory:(NSURL *)dumpDirectory error:&error]
+        : [classifier classifyImage:image error:&error];
     double milliseconds = classifier.lastInferenceTimeMs;
     dispatch_async(dispatch_get_main_queue(), ^{
       [weakSelf showResults:results milliseconds:milliseconds error:error];
+      [weakSelf showDump:results != nil ? dumpDirectory : nil];
     });
   });
+}
+
+/// A new folder for one dump, Documents/mobilegen-dumps/<yyyyMMdd-HHmmss> ("-2", "-3", ...
+/// appended when two runs share a second), so names sort by time and `mobilegen pull` takes the
+/// latest. The classifier creates it. nil and *error when there is no Documents folder.
+- (nullable NSURL *)newDumpDirectory:(NSError **)error {
+  NSString *documentsPath = NSSearchPathForDirectoriesInDomains(NSDocumentDirectory, NSUserDomainMask, YES).firstObject;
+  if (documentsPath == nil) {
+    if (error != NULL) {
+      *error = [NSError errorWithDomain:NSCocoaErrorDomain
+                                   code:NSFileNoSuchFileError
+                               userInfo:@{NSLocalizedDescriptionKey : @"The app has no Documents folder."}];
+    }
+    return nil;
+  }
+  NSDateFormatter *format = [[NSDateFormatter alloc] init];
+  format.locale = [NSLocale localeWithLocaleIdentifier:@"en_US_POSIX"];
+  format.dateFormat = @"yyyyMMdd-HHmmss";
+  NSString *stamp = [format stringFromDate:[NSDate date]];
+  NSURL *documents = [NSURL fileURLWithPath:(NSString *)documentsPath isDirectory:YES];
+  NSURL *root = [documents URLByAppendingPathComponent:kDumpsFolder isDirectory:YES];
+  NSURL *folder = [root URLByAppendingPathComponent:stamp isDirectory:YES];
+  for (NSUInteger n = 2; [[NSFileManager defaultManager] fileExistsAtPath:folder.path]; ++n) {
+    folder = [root URLByAppendingPathComponent:[NSString stringWithFormat:@"%@-%lu", stamp, (unsigned long)n]
+                                   isDirectory:YES];
+  }
+  return folder;
+}
+
+/// Where the last dump went and how to fetch it; nothing without one.
+- (void)showDump:(nullable NSURL *)directory {
+  if (directory == nil) {
+    self.dumpLabel.text = nil;
+    return;
+  }
+  NSString *bundle = [NSBundle mainBundle].bundleIdentifier ?: @"<bundle id>";
+  self.dumpLabel.text = [NSString
+      stringWithFormat:@"Tensors dumped to Documents/%@/%@\nOn a Mac: mobilegen pull DIR --target ios --package %@ "
+                       @"(or the Files app: On My iPhone > %@)",
+                       kDumpsFolder, directory.lastPathComponent, bundle,
+                       [[NSBundle mainBundle] objectForInfoDictionaryKey:@"CFBundleDisplayName"] ?: @"this app"];
 }
 
 - (void)showResults:(nullable NSArray<MGRecognition *> *)results milliseconds:(double)milliseconds error:(nullable NSError *)error {
@@ -176,6 +250,11 @@ static const NSUInteger kMaxResults = 5;
 
 - (void)backendChanged:(UISegmentedControl *)sender {
   [self createClassifier];
+  [self classifyCurrentImage];
+}
+
+// Turning the switch on dumps the picture shown right away.
+- (void)dumpChanged:(UISwitch *)sender {
   [self classifyCurrentImage];
 }
 

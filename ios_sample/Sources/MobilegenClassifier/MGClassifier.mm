@@ -128,10 +128,36 @@ class PixelBufferLock {
   bool locked_ = false;
 };
 
+// A debug dump being written: the engine reports each tensor, this writes it as
+// `dir`/<index>.npy. The first failure is kept in `error` (the run itself goes on) and reported
+// once the run is over.
+struct DumpWriter {
+  std::string dir;
+  std::string error;
+
+  mobilegen::TensorDumpFn callback() {
+    return [this](const TensorInfo &info, const void *data, size_t bytes) {
+      if (!error.empty()) return;
+      mobilegen::npy::Type type = mobilegen::npy::Type::Float32;
+      if (info.dtype == mobilegen::DType::Int8) type = mobilegen::npy::Type::Int8;
+      if (info.dtype == mobilegen::DType::UInt8) type = mobilegen::npy::Type::UInt8;
+      int64_t shape[4] = {0, 0, 0, 0};
+      for (int32_t i = 0; i < info.rank; ++i) shape[i] = info.shape[i];
+      std::string message;
+      if (!mobilegen::npy::write(dir + "/" + std::to_string(info.index) + ".npy", type, shape, info.rank, data, bytes,
+                                 &message)) {
+        error = message;
+      }
+    };
+  }
+};
+
 // Runs the model on one picture (native.mutex held): the top-K recognitions, or nil and *error.
+// With `dump`, every tensor (the preprocessed picture first) goes into its directory.
 NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString *> *labels, NSUInteger max_results,
                                               const io::RgbaImage &image, io::PixelOrder order,
-                                              io::Orientation orientation, NSError **error) {
+                                              io::Orientation orientation, DumpWriter *_Nullable dump,
+                                              NSError **error) {
   Engine &engine = *native.engine;
   if (engine.num_inputs() != 1) {
     return MGFail(error, MGClassifierErrorInvalidArgument,
@@ -149,8 +175,10 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
       native.output_buffers[i] = {native.outputs[i].data(), native.outputs[i].size()};
     }
     const Status status = engine.run(native.input_buffers.data(), 1, native.output_buffers.data(),
-                                     static_cast<int>(native.output_buffers.size()), &message);
+                                     static_cast<int>(native.output_buffers.size()), &message,
+                                     dump != nullptr ? dump->callback() : mobilegen::TensorDumpFn());
     if (status != Status::Ok) return MGFailStatus(error, status, message);
+    if (dump != nullptr && !dump->error.empty()) return MGFail(error, MGClassifierErrorIO, MGString(dump->error));
     if (!io::output_scores(engine.output(0), native.outputs[0].data(), native.outputs[0].size(), &native.scores,
                            &message)) {
       return MGFail(error, MGClassifierErrorInvalidModel, MGString(message));
@@ -174,6 +202,14 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
 - (nullable NSArray<NSData *> *)runInputs:(NSArray<NSData *> *)inputs
                             dumpDirectory:(nullable NSURL *)directory
                                     error:(NSError **)error;
+- (BOOL)startDump:(DumpWriter *)dump inDirectory:(NSURL *)directory error:(NSError **)error;
+- (nullable NSArray<MGRecognition *> *)classifyImage:(UIImage *)image
+                                                dump:(DumpWriter *_Nullable)dump
+                                               error:(NSError **)error;
+- (nullable NSArray<MGRecognition *> *)classifyCGImage:(CGImageRef)image
+                                           orientation:(CGImagePropertyOrientation)orientation
+                                                  dump:(DumpWriter *_Nullable)dump
+                                                 error:(NSError **)error;
 @end
 
 @implementation MGClassifier {
@@ -299,6 +335,21 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
 }
 
 - (nullable NSArray<MGRecognition *> *)classifyImage:(UIImage *)image error:(NSError **)error {
+  return [self classifyImage:image dump:nullptr error:error];
+}
+
+- (nullable NSArray<MGRecognition *> *)classifyImage:(UIImage *)image
+                                       dumpDirectory:(NSURL *)directory
+                                               error:(NSError **)error {
+  DumpWriter dump;
+  if (![self startDump:&dump inDirectory:directory error:error]) return nil;
+  return [self classifyImage:image dump:&dump error:error];
+}
+
+// Both classifyImage: calls; `dump` nullptr: no dump.
+- (nullable NSArray<MGRecognition *> *)classifyImage:(UIImage *)image
+                                                dump:(DumpWriter *_Nullable)dump
+                                               error:(NSError **)error {
   CGImageRef cgImage = image.CGImage;
   if (cgImage == NULL) {
     return MGFail(error, MGClassifierErrorInvalidImage,
@@ -309,11 +360,21 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
     return MGFail(error, MGClassifierErrorInvalidImage,
                   [NSString stringWithFormat:@"unknown imageOrientation %ld", static_cast<long>(image.imageOrientation)]);
   }
-  return [self classifyCGImage:cgImage orientation:static_cast<CGImagePropertyOrientation>(orientation) error:error];
+  return [self classifyCGImage:cgImage
+                   orientation:static_cast<CGImagePropertyOrientation>(orientation)
+                          dump:dump
+                         error:error];
 }
 
 - (nullable NSArray<MGRecognition *> *)classifyCGImage:(CGImageRef)image
                                            orientation:(CGImagePropertyOrientation)orientation
+                                                 error:(NSError **)error {
+  return [self classifyCGImage:image orientation:orientation dump:nullptr error:error];
+}
+
+- (nullable NSArray<MGRecognition *> *)classifyCGImage:(CGImageRef)image
+                                           orientation:(CGImagePropertyOrientation)orientation
+                                                  dump:(DumpWriter *_Nullable)dump
                                                  error:(NSError **)error {
   if (image == NULL) return MGFail(error, MGClassifierErrorInvalidImage, @"no image");
   if (!io::is_orientation(static_cast<int32_t>(orientation))) {
@@ -349,7 +410,7 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
   CGContextRelease(context);
   const io::RgbaImage pixels{native.pixels.data(), static_cast<int32_t>(width), static_cast<int32_t>(height), width * 4};
   return MGClassify(native, _labels, _maxResults, pixels, io::PixelOrder::Rgba,
-                    static_cast<io::Orientation>(orientation), error);
+                    static_cast<io::Orientation>(orientation), dump, error);
 }
 
 - (nullable NSArray<MGRecognition *> *)classifyPixelBuffer:(CVPixelBufferRef)pixelBuffer
@@ -385,7 +446,8 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
   }
   const io::RgbaImage pixels{locked.pixels(), static_cast<int32_t>(width), static_cast<int32_t>(height),
                              CVPixelBufferGetBytesPerRow(pixelBuffer)};
-  return MGClassify(*_native, _labels, _maxResults, pixels, order, static_cast<io::Orientation>(orientation), error);
+  return MGClassify(*_native, _labels, _maxResults, pixels, order, static_cast<io::Orientation>(orientation), nullptr,
+                    error);
 }
 
 - (nullable NSArray<NSData *> *)runWithInputs:(NSArray<NSData *> *)inputs error:(NSError **)error {
@@ -398,11 +460,42 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
   return [self runInputs:inputs dumpDirectory:directory error:error];
 }
 
-// Both raw-tensor calls; with a directory, the dump: tensors.json copied from the bundle, then
-// one <index>.npy per tensor the engine reports.
+// A dump's directory made and its index, tensors.json, copied from the bundle; `dump` then
+// writes one <index>.npy per tensor the engine reports.
+- (BOOL)startDump:(DumpWriter *)dump inDirectory:(NSURL *)directory error:(NSError **)error {
+  if (!directory.isFileURL) {
+    MGFail(error, MGClassifierErrorInvalidArgument, @"the dump directory must be a file URL");
+    return NO;
+  }
+  if (_tensorIndex == nil) {
+    MGFail(error, MGClassifierErrorResourceMissing, @"the bundle has no tensors.json, the index of debug dumps");
+    return NO;
+  }
+  NSError *fileError = nil;
+  NSData *index = [NSData dataWithContentsOfURL:(NSURL *)_tensorIndex options:0 error:&fileError];
+  if (index == nil ||
+      ![[NSFileManager defaultManager] createDirectoryAtURL:directory
+                                withIntermediateDirectories:YES
+                                                 attributes:nil
+                                                      error:&fileError] ||
+      ![index writeToURL:[directory URLByAppendingPathComponent:@"tensors.json"]
+                 options:NSDataWritingAtomic
+                   error:&fileError]) {
+    MGFail(error, MGClassifierErrorIO,
+           [NSString stringWithFormat:@"cannot write the dump to %@: %@", directory.path,
+                                      fileError.localizedDescription]);
+    return NO;
+  }
+  dump->dir = MGPath(directory);
+  return YES;
+}
+
+// Both raw-tensor calls; with a directory, the dump (startDump:inDirectory:error:).
 - (nullable NSArray<NSData *> *)runInputs:(NSArray<NSData *> *)inputs
                             dumpDirectory:(nullable NSURL *)directory
                                     error:(NSError **)error {
+  DumpWriter dump;
+  if (directory != nil && ![self startDump:&dump inDirectory:(NSURL *)directory error:error]) return nil;
   std::lock_guard<std::mutex> lock(_native->mutex);
   Native &native = *_native;
   Engine &engine = *native.engine;
@@ -430,53 +523,16 @@ NSArray<MGRecognition *> *_Nullable MGClassify(Native &native, NSArray<NSString 
     [results addObject:data];
   }
 
-  std::string dir, dump_error;
-  mobilegen::TensorDumpFn dump;
-  if (directory != nil) {
-    if (!directory.isFileURL) return MGFail(error, MGClassifierErrorInvalidArgument, @"the dump directory must be a file URL");
-    if (_tensorIndex == nil) {
-      return MGFail(error, MGClassifierErrorResourceMissing, @"the bundle has no tensors.json, the index of debug dumps");
-    }
-    NSError *fileError = nil;
-    NSData *index = [NSData dataWithContentsOfURL:(NSURL *)_tensorIndex options:0 error:&fileError];
-    if (index == nil ||
-        ![[NSFileManager defaultManager] createDirectoryAtURL:directory
-                                  withIntermediateDirectories:YES
-                                                   attributes:nil
-                                                        error:&fileError] ||
-        ![index writeToURL:[directory URLByAppendingPathComponent:@"tensors.json"]
-                   options:NSDataWritingAtomic
-                     error:&fileError]) {
-      return MGFail(error, MGClassifierErrorIO,
-                    [NSString stringWithFormat:@"cannot write the dump to %@: %@", directory.path,
-                                               fileError.localizedDescription]);
-    }
-    dir = MGPath(directory);
-    dump = [&dir, &dump_error](const TensorInfo &info, const void *data, size_t bytes) {
-      if (!dump_error.empty()) return;
-      mobilegen::npy::Type type = mobilegen::npy::Type::Float32;
-      if (info.dtype == mobilegen::DType::Int8) type = mobilegen::npy::Type::Int8;
-      if (info.dtype == mobilegen::DType::UInt8) type = mobilegen::npy::Type::UInt8;
-      int64_t shape[4] = {0, 0, 0, 0};
-      for (int32_t i = 0; i < info.rank; ++i) shape[i] = info.shape[i];
-      std::string message;
-      if (!mobilegen::npy::write(dir + "/" + std::to_string(info.index) + ".npy", type, shape, info.rank, data, bytes,
-                                 &message)) {
-        dump_error = message;
-      }
-    };
-  }
-
   try {
     std::string message;
     const Status status = engine.run(native.input_buffers.data(), static_cast<int>(native.input_buffers.size()),
                                      native.output_buffers.data(), static_cast<int>(native.output_buffers.size()),
-                                     &message, dump);
+                                     &message, directory != nil ? dump.callback() : mobilegen::TensorDumpFn());
     if (status != Status::Ok) return MGFailStatus(error, status, message);
   } catch (const std::bad_alloc &) {
     return MGFailMemory(error);
   }
-  if (!dump_error.empty()) return MGFail(error, MGClassifierErrorIO, MGString(dump_error));
+  if (!dump.error.empty()) return MGFail(error, MGClassifierErrorIO, MGString(dump.error));
   return results;
 }
 

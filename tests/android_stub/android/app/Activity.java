@@ -16,6 +16,8 @@ public class Activity extends Context {
     public boolean isDestroyed() { throw new RuntimeException("Stub!"); }
     public AssetManager getAssets() { throw new RuntimeException("Stub!"); }
     public File getCacheDir() { throw new RuntimeException("Stub!"); }
+    public File getExternalFilesDir(String type) { throw new RuntimeException("Stub!"); }
+    public String getPackageName() { throw new RuntimeException("Stub!"); }
     public ContentResolver getContentResolver() { throw new RuntimeException("Stub!"); }
     public Context getApplicationContext() { throw new RuntimeException("Stub!"); }
 }

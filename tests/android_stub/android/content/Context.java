@@ -4,6 +4,8 @@ import java.io.File;
 public abstract class Context {
     public abstract AssetManager getAssets();
     public abstract File getCacheDir();
+    public abstract File getExternalFilesDir(String type);
+    public abstract String getPackageName();
     public abstract ContentResolver getContentResolver();
     public abstract Context getApplicationContext();
 }

@@ -99,6 +99,23 @@ NS_SWIFT_NAME(Classifier)
                                                error:(NSError **)error NS_SWIFT_NAME(classify(_:));
 
 /**
+ * Like classifyImage:error:, and writes every tensor of the run into `directory` in mobilegen's
+ * dump format, as runDebugWithInputs:dumpDirectory:error: does: `<tensor index>.npy` for the graph
+ * input (the picture as the model sees it, after resizing and quantization) and every tensor an
+ * operator writes, plus tensors.json. Fetch the folder from the device (mobilegen pull --target
+ * ios, or Xcode's container download) and compare it with `mobilegen compare DIR simulator`.
+ * Slower: it reads every tensor back, and lastInferenceTimeMs includes that.
+ *
+ * @param directory A file URL; created when missing, existing files of the same names replaced.
+ * @param error As for classifyImage:error:, and MGClassifierErrorIO (the directory not writable)
+ *   or MGClassifierErrorResourceMissing (no tensors.json in the bundle).
+ */
+- (nullable NSArray<MGRecognition *> *)classifyImage:(UIImage *)image
+                                       dumpDirectory:(NSURL *)directory
+                                               error:(NSError **)error
+    NS_SWIFT_NAME(classify(_:dumpDirectory:));
+
+/**
  * Classifies a CGImage whose pixels are stored turned as `orientation` says (the EXIF
  * orientation: what ImageIO reports for a photo, or the camera's orientation for the device's
  * pose). Otherwise as classifyImage:error:.

@@ -14,8 +14,11 @@ import androidx.activity.result.ActivityResultLauncher;
 import androidx.activity.result.PickVisualMediaRequest;
 import androidx.activity.result.contract.ActivityResultContracts;
 import androidx.exifinterface.media.ExifInterface;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
+import java.text.SimpleDateFormat;
+import java.util.Date;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
@@ -26,8 +29,15 @@ import com.example.mobilegen.demo.Recognition;
 
 /**
  * Shows a picture (the bundled sample, or one picked with the system Photo Picker), its top-5
- * classes with scores and the inference time; the switch moves inference between the GPU and the
- * CPU.
+ * classes with scores and the inference time; the GPU switch moves inference between the GPU and
+ * the CPU.
+ *
+ * <p>With "Dump tensors" on, each classification runs through {@link Classifier#runDebug(Bitmap,
+ * File)}, which writes every tensor (the graph input included) in mobilegen's dump format into a
+ * new folder {@code getExternalFilesDir(null)/mobilegen-dumps/<yyyyMMdd-HHmmss>/}: app-specific
+ * storage, written without any permission and readable by adb without root, so that {@code
+ * mobilegen pull DIR --target android --package <application id>} fetches it for {@code mobilegen
+ * compare}. The results text says where each dump went.
  *
  * <p>Decoding and inference run on one worker thread, never on the UI thread; every failure
  * (an unreadable file, a picture too large to decode, an engine error) is shown in the results
@@ -39,6 +49,9 @@ public class MainActivity extends ComponentActivity {
     // Pictures are decoded at no less than this many times the model input: enough for the
     // resize, without holding a full-resolution photo in memory.
     private static final int DECODE_MARGIN = 2;
+    // The folder under getExternalFilesDir(null) that holds one subfolder per dump (what
+    // `mobilegen pull` lists).
+    private static final String DUMPS_DIR = "mobilegen-dumps";
 
     // Every decode and Classifier call runs on this thread, in order, off the UI thread.
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
@@ -54,6 +67,7 @@ public class MainActivity extends ComponentActivity {
     private ImageView image;
     private TextView results;
     private Switch gpu;
+    private Switch dump;
     private Bitmap picture;  // UI thread only
 
     @Override
@@ -63,12 +77,15 @@ public class MainActivity extends ComponentActivity {
         image = findViewById(R.id.image);
         results = findViewById(R.id.results);
         gpu = findViewById(R.id.gpu);
+        dump = findViewById(R.id.dump);
         Button pick = findViewById(R.id.pick);
 
         photoPicker = registerForActivityResult(new ActivityResultContracts.PickVisualMedia(), this::onPicked);
         contentPicker = registerForActivityResult(new ActivityResultContracts.GetContent(), this::onPicked);
         pick.setOnClickListener(view -> pickImage());
         gpu.setOnCheckedChangeListener((view, checked) -> classify());
+        // Turning the switch on dumps the picture shown right away.
+        dump.setOnCheckedChangeListener((view, checked) -> classify());
 
         results.setText(R.string.working);
         worker.execute(() -> {
@@ -225,9 +242,10 @@ public class MainActivity extends ComponentActivity {
         // AUTO: the GPU when the device has OpenGL ES 3.1 compute; the result names the one used
         // and, when AUTO fell back to the CPU, why.
         final Classifier.Backend backend = gpu.isChecked() ? Classifier.Backend.AUTO : Classifier.Backend.CPU;
+        final boolean dumping = dump.isChecked();
         worker.execute(() -> {
             try {
-                String text = classifyOnWorker(input, backend);
+                String text = classifyOnWorker(input, backend, dumping);
                 onUiThread(() -> results.setText(text));
             } catch (Exception | OutOfMemoryError e) {
                 closeClassifier();  // created again on the next try
@@ -236,19 +254,43 @@ public class MainActivity extends ComponentActivity {
         });
     }
 
-    private String classifyOnWorker(Bitmap input, Classifier.Backend backend) {
+    // Worker thread: the text to show. `dumping`: through runDebug, into a new dump folder.
+    private String classifyOnWorker(Bitmap input, Classifier.Backend backend, boolean dumping) throws IOException {
         if (classifier == null || classifierBackend != backend) {
             closeClassifier();
             classifier = Classifier.create(this, new Classifier.Options().setBackend(backend).setTopK(TOP_K));
             classifierBackend = backend;
         }
-        List<Recognition> top = classifier.classify(input);
+        File dumpDir = dumping ? newDumpDirectory() : null;
+        List<Recognition> top = dumpDir != null ? classifier.runDebug(input, dumpDir) : classifier.classify(input);
         StringBuilder text = new StringBuilder(String.format(
                 Locale.ROOT, "%s, %.1f ms%n%n", classifier.getBackendInfo(), classifier.lastInferenceMillis()));
         for (Recognition r : top) {
             text.append(String.format(Locale.ROOT, "%.4f  %s%n", r.getScore(), r.getLabel()));
         }
+        if (dumpDir != null) {
+            // The timing above includes reading every tensor back: dumps are slower.
+            text.append(String.format(Locale.ROOT, "%nTensors dumped to %s%nOn a computer: mobilegen pull DIR"
+                    + " --target android --package %s%n", dumpDir.getPath(), getPackageName()));
+        }
         return text.toString();
+    }
+
+    // Worker thread: a new folder for one dump, named by the time of the run (yyyyMMdd-HHmmss;
+    // "-2", "-3", ... appended when two runs share a second), so names sort by time and `mobilegen
+    // pull` takes the latest. runDebug creates it.
+    private File newDumpDirectory() throws IOException {
+        File external = getExternalFilesDir(null);
+        if (external == null) {
+            throw new IOException("shared storage is not available (getExternalFilesDir returned null)");
+        }
+        File root = new File(external, DUMPS_DIR);
+        String stamp = new SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(new Date());
+        File dir = new File(root, stamp);
+        for (int n = 2; dir.exists(); n++) {
+            dir = new File(root, stamp + "-" + n);
+        }
+        return dir;
     }
 
     private void closeClassifier() {
