@@ -314,7 +314,9 @@ def test_user_errors_with_files(sim_dump, x, tmp_path, android):
     r = invoke(x, "simulator", "--model", DEMO, "--input", x)
     assert r.exit_code == 2 and "cannot compare the single array" in r.stderr
     r = invoke(sim_dump, sim_dump, "--project", android)
-    assert r.exit_code == 2 and "--project is used by host-gpu / host-cpu sides only" in r.stderr
+    assert r.exit_code == 2 and "--project needs --model" in r.stderr
+    r = invoke(sim_dump, "simulator", "--project", android, "--model", DEMO)  # a device dump of P's app
+    assert r.exit_code == 0, r.output
     r = invoke("host-cpu", "simulator", "--model", DEMO, "--project", android, "--precision", "fp16", "--input", x)
     assert r.exit_code == 2 and "was generated at int8" in r.stderr
     other = tmp_path / "other.tflite"

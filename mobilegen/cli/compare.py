@@ -39,7 +39,7 @@ def compare_cmd(
     b: str = typer.Argument(..., help=SIDE_HELP + " (the reference)."),
     model: Path = typer.Option(None, "--model", "-m", dir_okay=False, help="The .tflite model: needed by keyword sides; names each tensor's op and its inputs."),
     input: list[Path] = typer.Option(None, "--input", "-i", dir_okay=False, help="The input (.npy or image), one per graph input; default: the graph inputs a dump side holds."),
-    project: Path = typer.Option(None, "--project", "-p", file_okay=False, help="A project made by `mobilegen generate`, for host-gpu / host-cpu; its precision is the default."),
+    project: Path = typer.Option(None, "--project", "-p", file_okay=False, help="A project made by `mobilegen generate`: the engine host-gpu / host-cpu build; its precision (and fp16 plan) is the default, also for a device dump of its app."),
     precision: Precision = typer.Option(None, "--precision", help="The precision the simulator runs at and the tolerances are chosen for (default: the project's, else the model's own)."),
     tolerance: int = typer.Option(0, "--tolerance", min=0, help="Largest allowed difference of integer tensors, in LSB (default by precision: int8 and fp32 0, fp16 1)."),
     rtol: float = typer.Option(FLOAT_RTOL, "--rtol", min=0.0, help="Largest allowed max|a-b|/max|b| of float tensors (default by precision: int8 and fp32 5e-5, fp16 6e-3)."),
@@ -51,8 +51,8 @@ def compare_cmd(
     whether it diverges there (its inputs equal) or inherits the difference."""
     sides = [a, b]
     sources.check_sides(sides, model, project)
-    if project is not None and not any(s.startswith("host-") for s in sides if sources.is_keyword(s)):
-        raise UserInputError("--project is used by host-gpu / host-cpu sides only; neither side is one")
+    if project is not None and model is None:
+        raise UserInputError("--project needs --model (the model the project was generated from)")
     paths = [Path(s) for s in sides if not sources.is_keyword(s)]
     if len(paths) == 2:
         check_pair(*paths)

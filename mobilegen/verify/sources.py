@@ -73,7 +73,7 @@ def project_info(project: Path) -> ProjectInfo:
             options, sha = data.get("options") or {}, data.get("model_sha256")
         except (ValueError, AttributeError) as e:
             raise UserInputError(f"{record}: not a mobilegen provenance record ({e})") from None
-    keep = options.get("keep_fp32") or []
+    keep = options.get("fp32_tensors") or options.get("keep_fp32") or []
     plan_file = project / PRECISION_PLAN
     if plan_file.is_file():
         try:
