@@ -42,7 +42,7 @@ import numpy as np
 from mobilegen import __version__
 from mobilegen import compare
 from mobilegen.compare import FLOAT_RTOL, Row, compare_paths, short_name
-from mobilegen.dump import read_dump
+from mobilegen.dump import load_npy, read_dump
 from mobilegen.errors import UserInputError
 from mobilegen.ir.graph import Graph
 
@@ -123,7 +123,9 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
         from mobilegen.evaluate import tflite_labels
 
         labels = tflite_labels(buf, source=str(model))
-    x = np.load(data.input_tensor, allow_pickle=False)
+    x = load_npy(Path(data.input_tensor))
+    if data.input_image is not None and not Path(data.input_image).is_file():
+        raise UserInputError(f"{data.input_image}: no such picture (the report's input image)")
 
     page = _Page()
     page.head(data.title)
@@ -134,7 +136,7 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
     page.add(_model_section(g, buf, model, precision, data.sizes))
     page.add(_input_section(g, buf, x, data.input_image, reference, runs, labels))
     for k, run in enumerate(runs):
-        page.add(_run_section(k, run, data.reference_name, (lsb_tol, rtol), timings))
+        page.add(_run_section(k, run, data.reference_name, reference.dump, (lsb_tol, rtol), timings))
     if data.evaluations:
         page.add(_evaluations(data.evaluations, timings))
     page.add(_timings_section(runs, timings))
@@ -269,7 +271,7 @@ def _top(scores: np.ndarray | None) -> list[tuple[int, float]]:
 def _input_section(g: Graph, buf: bytes, x: np.ndarray, image: Path | None, reference: _Run, runs: list[_Run],
                    labels: list[str] | None) -> str:
     figures = []
-    if image is not None and Path(image).is_file():
+    if image is not None:
         uri = _image_uri(Path(image))
         if uri:
             figures.append(f"<figure><img class=\"picture\" alt=\"the input picture\" src=\"{uri}\">"
@@ -332,7 +334,7 @@ def _metric(row: Row) -> tuple[str | None, float | None]:
     return "rel", row.rel
 
 
-def _run_section(k: int, run: _Run, ref: str, tol: tuple[int, float], timings: bool) -> str:
+def _run_section(k: int, run: _Run, ref: str, ref_dump: Path, tol: tuple[int, float], timings: bool) -> str:
     ok, detail, first = _verdict(run.rows, run.ops)
     kinds = Counter(_metric(r)[0] for r in run.rows)
     # One plot per kind of tensor; a kind with a few tensors only (an int8 model's dequantized
@@ -346,7 +348,9 @@ def _run_section(k: int, run: _Run, ref: str, tol: tuple[int, float], timings: b
         elif kinds.get(kind):
             lines.append(_few(run, kind))
     table = _table(k, run)
-    where = (f"<p class=\"sub\">dump: <code>{_e(str(run.dump))}</code></p>" if timings else "")
+    # Local paths only in the timed copy: the reproducible one is the same wherever the dumps were.
+    where = (f"<p class=\"sub\">dump: <code>{_e(str(run.dump))}</code>; again, in the terminal: <code>mobilegen compare "
+             f"{_e(_quote(run.dump))} {_e(_quote(ref_dump))}</code></p>" if timings else "")
     return (
         f"<section class=\"run\" id=\"run{k}\"><h2>{_e(run.name)} vs {_e(ref)}</h2>"
         f"<p class=\"{'ok' if ok else 'bad'}\"><b>{'OK' if ok else 'FAILED'}</b> &ndash; {_e(detail)}</p>{where}"
@@ -601,6 +605,12 @@ def _image_uri(path: Path) -> str | None:
 
 
 # -- the page -------------------------------------------------------------------------------------
+
+def _quote(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
 
 def _e(s) -> str:
     return html.escape(str(s), quote=True)

@@ -165,6 +165,31 @@ def test_png_writer_round_trips():
             assert np.array_equal(np.asarray(im), px)
 
 
+def test_labels_and_names_are_escaped(dumps: Dumps, tmp_path: Path):
+    labels = ['<script>alert("x")</script>', "a & b"] + [f"c{i}" for i in range(8)]
+    text = write_report(tmp_path / "r.html", _data(dumps, labels=labels, title="<i>t</i>",
+                                                  runs=[BackendRun("gpu <GLES>", dumps.good)])).read_text()
+    assert "<script>alert" not in text and "<i>t</i>" not in text and "&lt;i&gt;t&lt;/i&gt;" in text
+    # classes 0 and 1 are in the top-5 (tests above)
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text and "a &amp; b" in text
+    assert "gpu &lt;GLES&gt;" in text
+
+
+def test_not_a_picture_input(tmp_path: Path):
+    """A model whose input is not [1][h][w][1 or 3]: the page says so instead of drawing it."""
+    from mobilegen.report import _input_pixels
+
+    assert _input_pixels(None, b"", np.zeros((1, 10), np.float32)) is None
+    assert _input_pixels(None, b"", np.zeros((1, 4, 4, 2), np.float32)) is None
+
+
+def test_missing_picture_is_one_line(dumps: Dumps, tmp_path: Path):
+    from mobilegen.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="no-such.png: no such picture"):
+        write_report(tmp_path / "r.html", _data(dumps, input_image=tmp_path / "no-such.png"))
+
+
 # The page may reference nothing but itself: data: URIs and #fragments.
 def external_references(text: str) -> list[str]:
     refs = re.findall(r'\b(?:src|href|xlink:href|action|poster|data)\s*=\s*["\']?([^"\'\s>]+)', text, re.I)
@@ -208,6 +233,7 @@ def test_reproducible_copy_is_byte_identical(dumps: Dumps, tmp_path: Path):
     timed = write_report(tmp_path / "t.html", _data(dumps)).read_text()
     assert "<td class=\"n\">12.35</td><td class=\"n\">4.50</td>" in timed and "written 20" in timed
     assert html.escape(TIMINGS_ELSEWHERE) not in timed
+    assert f"mobilegen compare {dumps.good} {dumps.reference}" in timed
 
 
 def test_evaluations_rows(dumps: Dumps, tmp_path: Path):
