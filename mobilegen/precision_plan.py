@@ -332,7 +332,7 @@ def _plan_fp16(g: Graph, samples: list[list[np.ndarray]], tolerance: float, head
             causes = sorted(j for j in groups.get(i, ()) if j != i and decisions[j].reasons)
             if causes:
                 d.kept = True
-                d.reasons.append(f"shares storage with tensor {causes[0]} (RESHAPE), which is kept")
+                d.reasons.append(f"shares storage with tensor {causes[0]} (a RESHAPE chain), which is kept")
 
     pp = PrecisionPlan(tolerance, headroom, len(samples), [decisions[i] for i in sorted(decisions)], {})
     pp.runs = whole_run_errors(plan32, samples, pp.keep_fp32)

@@ -468,3 +468,53 @@ def test_calibration_inputs_from_arrays_and_folders(trouble, tmp_path):
     assert got[0][0].shape == (1, 8, 8, 3) and got[0][0].dtype == np.float32
     assert np.allclose(got[0][0][0, 0, 0], (np.array([0, 10, 200]) - 127.5) / 127.5)
     assert [len(x) for x in calibration_inputs(g, images, mean=127.5, std=127.5, limit=100)] == [1] * 12
+
+
+def fp16_shared_storage(seed: int = 0, rev: int = 2):
+    """A float network whose CONV_2D "subw" has weights of about 1e-6 (binary16 subnormals: 1%
+    off) on inputs of about 1e4, so its output (about 0.03) is lossy through its weights, not its
+    storage; a RESHAPE (Flatten) then shares that output's storage."""
+    import keras
+
+    from tests.models import _model
+
+    L = keras.layers
+
+    def body(x):
+        x = L.Conv2D(8, 3, padding="same", activation="relu", name="big")(x)
+        x = L.Conv2D(4, 1, padding="same", name="subw")(x)
+        x = L.Flatten()(x)
+        x = L.Dense(10, name="head")(x)
+        return L.Softmax()(x)
+
+    m = _model((4, 4, 3), body, seed)
+    for name, scale in (("big", 1e4), ("subw", 2e-6)):
+        layer = m.get_layer(name)
+        w, b = layer.get_weights()
+        layer.set_weights([w * scale, b * scale])
+    return m
+
+
+@pytest.mark.parametrize("backend", ("cpu", "gpu"))
+def test_reshape_chain_is_kept_whole(backend, tmp_path, monkeypatch):
+    """The RESHAPE's output is fine alone (one rounding) but shares storage with the lossy conv
+    output: both kept, said why; the engine, whose RESHAPE aliases its input, runs the plan."""
+    from tests.models import tflite_model
+    from tests.test_engine_cpu import build_engine
+    from tests.test_fp16 import engine_values
+
+    from mobilegen.precision_plan import DEFAULT_TOLERANCE, plan_fp16
+
+    model = tflite_model("fp16_shared_storage", fp16_shared_storage, {"seed": 0, "rev": 2}, "float32")
+    g = _graph(model)
+    (reshape,) = [op for op in g.ops if op.opcode == "RESHAPE"]
+    conv, flat = reshape.inputs[0], reshape.outputs[0]
+    pp = plan_fp16(g, _samples(g))
+    by = {d.index: d for d in pp.decisions}
+    assert pp.keep_fp32 == {conv, flat}
+    assert by[conv].reason.startswith("error ") and "(fp16 weights and storage)" in by[conv].reason
+    assert by[flat].error <= DEFAULT_TOLERANCE and by[flat].reason == f"shares storage with tensor {conv} (a RESHAPE chain), which is kept"
+    engine = _planned(build_engine, model, pp.keep_fp32, monkeypatch)
+    x = random_input(g.tensors[g.inputs[0]], 100)
+    got = engine_values(engine, x, backend, tmp_path / backend)
+    _check_engine(engine, pp, got, x, f"fp16_shared_storage planned [{backend}]")
