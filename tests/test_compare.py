@@ -313,6 +313,8 @@ def test_user_errors(args, message):
 def test_user_errors_with_files(sim_dump, x, tmp_path, android):
     r = invoke(x, "simulator", "--model", DEMO, "--input", x)
     assert r.exit_code == 2 and "cannot compare the single array" in r.stderr
+    r = invoke(sim_dump, sim_dump, "--input", x)
+    assert r.exit_code == 2 and "--input feeds the runs compare makes" in r.stderr
     r = invoke(sim_dump, sim_dump, "--project", android)
     assert r.exit_code == 2 and "--project needs --model" in r.stderr
     r = invoke(sim_dump, "simulator", "--project", android, "--model", DEMO)  # a device dump of P's app

@@ -35,14 +35,14 @@ def _given(ctx: typer.Context, name: str) -> bool:
 @user_errors
 def compare_cmd(
     ctx: typer.Context,
-    a: str = typer.Argument(..., help=SIDE_HELP + "."),
-    b: str = typer.Argument(..., help=SIDE_HELP + " (the reference)."),
+    a: str = typer.Argument(..., metavar="A", help=SIDE_HELP + "."),
+    b: str = typer.Argument(..., metavar="B", help="The same kinds as A: the reference."),
     model: Path = typer.Option(None, "--model", "-m", dir_okay=False, help="The .tflite model: needed by keyword sides; names each tensor's op and its inputs."),
     input: list[Path] = typer.Option(None, "--input", "-i", dir_okay=False, help="The input (.npy or image), one per graph input; default: the graph inputs a dump side holds."),
     project: Path = typer.Option(None, "--project", "-p", file_okay=False, help="A project made by `mobilegen generate`: the engine host-gpu / host-cpu build; its precision (and fp16 plan) is the default, also for a device dump of its app."),
     precision: Precision = typer.Option(None, "--precision", help="The precision the simulator runs at and the tolerances are chosen for (default: the project's, else the model's own)."),
-    tolerance: int = typer.Option(0, "--tolerance", min=0, help="Largest allowed difference of integer tensors, in LSB (default by precision: int8 and fp32 0, fp16 1)."),
-    rtol: float = typer.Option(FLOAT_RTOL, "--rtol", min=0.0, help="Largest allowed max|a-b|/max|b| of float tensors (default by precision: int8 and fp32 5e-5, fp16 6e-3)."),
+    tolerance: int = typer.Option(0, "--tolerance", min=0, show_default=False, help="Largest allowed difference of integer tensors, in LSB (default by precision: int8 and fp32 0, fp16 1; without --model 0)."),
+    rtol: float = typer.Option(FLOAT_RTOL, "--rtol", min=0.0, show_default=False, help="Largest allowed max|a-b|/max|b| of float tensors (default by precision: int8 and fp32 5e-5, fp16 6e-3; without --model 5e-5)."),
     keep: Path = typer.Option(None, "--keep", file_okay=False, help="Write the dumps made for keyword sides here (default: a temporary directory, removed)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON document (for CI) instead of the table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tensor names in full."),
@@ -59,9 +59,12 @@ def compare_cmd(
     elif paths and len(paths) == 1 and not paths[0].is_dir():
         raise UserInputError(f"cannot compare the single array {paths[0]} with a {next(s for s in sides if sources.is_keyword(s))} "
                              "run (a dump of every tensor): give a dump directory")
+    if input and not any(sources.is_keyword(s) for s in sides):
+        raise UserInputError("--input feeds the runs compare makes (simulator, litert, host-gpu, host-cpu); "
+                             "neither side is one")
     setup = None
     if model is not None:
-        setup = sources.setup(model, precision.value if precision else None, project, progress)
+        setup = sources.setup(model, precision.value if precision else None, project)
     elif precision is not None:
         raise UserInputError("--precision needs --model (the simulator and the tolerances follow it)")
     lsb_tol, rel_tol = tolerance, rtol

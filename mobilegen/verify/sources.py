@@ -104,8 +104,7 @@ class Setup:
         return self.plan.graph
 
 
-def setup(model: Path, precision: str | None, project: Path | None,
-          progress: Callable[[str], None] = lambda m: None) -> Setup:
+def setup(model: Path, precision: str | None, project: Path | None) -> Setup:
     """Read the model and choose the precision: --precision, else the project's, else the
     model's own. A project generated from another model, or at another precision than the one
     asked for, is a one-line error (its engine would compare as different numbers)."""
