@@ -269,6 +269,27 @@ def test_header_declares_the_contracts_swift_names(rendered):
     assert text.count("NS_DESIGNATED_INITIALIZER") == 2  # the classifier's and the options' init
 
 
+def test_sample_app_dump_switch():
+    """The sample app's "Dump tensors" switch (syntax-checked with the whole app by
+    tests/test_ios_project.py): on, the classification goes through classifyImage:dumpDirectory:
+    into a new Documents/mobilegen-dumps/<yyyyMMdd-HHmmss> folder (what mobilegen.pull copies
+    with devicectl), off the main thread, and the app shows where the dump went."""
+    from mobilegen import pull
+
+    vc = environment().get_template("App/ViewController.m.j2").render(**make_ctx())
+    assert pull.IOS_DUMPS == "Documents/" + pull.DUMPS_DIR
+    assert f'static NSString *const kDumpsFolder = @"{pull.DUMPS_DIR}";' in vc
+    assert "self.dumpSwitch = [[UISwitch alloc] init];" in vc and 'dumpTitle.text = @"Dump tensors";' in vc
+    assert "self.dumpSwitch.on = NO;" in vc
+    assert "NSSearchPathForDirectoriesInDomains(NSDocumentDirectory, NSUserDomainMask, YES)" in vc
+    assert 'format.dateFormat = @"yyyyMMdd-HHmmss";' in vc and '@"en_US_POSIX"' in vc
+    queued = vc[vc.index("dispatch_async(self.inferenceQueue"):]
+    assert queued.index("classifyImage:image dumpDirectory:(NSURL *)dumpDirectory error:&error") < \
+        queued.index("dispatch_get_main_queue()")  # run on the inference queue
+    assert "[weakSelf showDump:results != nil ? dumpDirectory : nil];" in vc
+    assert "mobilegen pull DIR --target ios --package %@" in vc
+
+
 def test_generated_project_sdk_syntax_checks(tmp_path: Path):
     """Through the iOS target itself (mobilegen.targets.ios) on the demo model: the SDK as
     generated, with the real engine tree, syntax-checks."""
