@@ -315,6 +315,7 @@ def test_generate_calibration_from_images(model_file, tmp_path):
     assert json.loads((out / PLAN_FILE).read_text())["tolerance"] == 0.004
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast", "ignore:invalid value encountered in subtract")
 def test_generate_fp16_without_calibration_and_errors(model_file, npy_dir, tmp_path):
     from mobilegen.precision_plan import PLAN_FILE
 
