@@ -42,8 +42,8 @@ def generate_cmd(
     labels: Path = typer.Option(None, "--labels", exists=True, dir_okay=False, help="Class names, one per line (default: the model's TFLite metadata, else class_<i>)."),
     mean: float = typer.Option(None, "--mean", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_MEAN})."),
     std: float = typer.Option(None, "--std", help=f"The SDK's image normalization: (pixel - mean) / std (default: the model's TFLite metadata, else {DEFAULT_STD})."),
-    calibration: str = typer.Option(None, "--calibration", help="Precision fp16: plan which float tensors stay fp32 from DATA (an image folder with one subfolder per class, 'builtin', or a folder of .npy input arrays); the plan is written as precision_plan.json."),
-    fp16_tolerance: float = typer.Option(None, "--fp16-tolerance", help="With --calibration: the local error (max|a - b| / max|b| of a layer run from exact inputs) above which a tensor stays fp32 (default 5e-3)."),
+    calibration: str = typer.Option(None, "--calibration", metavar="DATA", help="Precision fp16: plan which float tensors stay fp32 from DATA (an image folder with one subfolder per class, 'builtin', or a folder of .npy input arrays); the plan is written as precision_plan.json."),
+    fp16_tolerance: float = typer.Option(None, "--fp16-tolerance", metavar="X", help="With --calibration: the local error (max|a - b| / max|b| of a layer run from exact inputs) above which a tensor stays fp32 (default 5e-3)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files changed since they were generated."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
 ) -> None:
