@@ -137,6 +137,38 @@ def test_top5_difference_is_highlighted(dumps: Dumps, tmp_path: Path):
     assert 'class="diff"' in text and "<b>top-1 differs from the reference</b>" in text
 
 
+def test_float_runs_plot_relative_error(dumps: Dumps, tmp_path: Path):
+    """fp16 reference (the precision read from the dumps), an fp32 run: relative errors on a log
+    scale, the fp16 tolerance line, the first tensor over it marked; the page agrees with compare."""
+    from mobilegen.compare import compare_paths
+    from mobilegen.dump import write_dump
+    from mobilegen.export import plan_for_precision
+    from mobilegen.plan import folded_tensors
+    from mobilegen.report import tolerances
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model_file
+
+    g = read_model_file(DEMO / "model.tflite")
+    x = np.load(dumps.x)
+    for precision in ("fp16", "fp32"):
+        plan, _ = plan_for_precision(g, precision)
+        write_dump(tmp_path / precision, plan.graph, Simulator(plan).run([x]), folded_tensors(plan))
+    text = write_report(tmp_path / "r.html", _data(dumps, reference_dump=tmp_path / "fp16",
+                                                  runs=[BackendRun("fp32", tmp_path / "fp32")])).read_text()
+    lsb_tol, rtol = tolerances("fp16")
+    assert "Reference: <b>simulator</b> at fp16." in text
+    assert re.findall(r'<svg class="plot" id="(plot\d-\w+)"', text) == ["plot0-rel"]
+    assert f"tolerance {rtol:g}</text>" in text and ">1e-3</text>" in text
+    rows = [r for r in compare_paths(tmp_path / "fp32", tmp_path / "fp16", lsb_tol=lsb_tol, rtol=rtol) if not r.skipped]
+    bad = [r for r in rows if not r.ok]
+    assert len(re.findall(r'class="pbad"', text)) == len(bad)
+    if bad:
+        assert f"first over tolerance: tensor {bad[0].index} (" in text
+        assert f"{len(bad)} of {len(rows)} tensors over tolerance" in text
+    else:
+        assert "first over tolerance" not in text and "within tolerance, 33 tensors" in text
+
+
 def _data_uris(text: str, cls: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(rf'<img class="{cls}"[^>]* src="data:image/png;base64,([^"]+)"', text)]
 
