@@ -162,6 +162,26 @@ def test_ios_fault_is_located(ios, graph, x, backend, op_index):
     _check_fault_found(r, graph, op_index)
 
 
+def test_fp16_project_precision_and_tolerance(tmp_path_factory, x):
+    """An fp16 project: compare takes its precision from mobilegen.json (the simulator runs fp16
+    storage too) and the fp16 default tolerance, within which the engine passes; held to the
+    int8/fp32 default (--rtol 5e-5) the same run fails, so the default is what makes it pass."""
+    from tests.test_engine_cpu import require_toolchain
+
+    require_toolchain()
+    project = tmp_path_factory.mktemp("fp16") / "project"
+    r = runner.invoke(app, ["generate", str(DEMO), "--target", "android", "--out", str(project), "--precision", "fp16"])
+    assert r.exit_code == 0, r.output
+    r = invoke("host-cpu", "simulator", "--model", DEMO, "--project", project, "--input", x, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["precision"] == "fp16" and doc["tolerance"] == {"lsb": 1, "rtol": 6e-3}
+    worst = max(t["rel"] or 0.0 for t in doc["tensors"])
+    assert 5e-5 < worst <= 6e-3, worst
+    r = invoke("host-cpu", "simulator", "--model", DEMO, "--project", project, "--input", x, "--rtol", "5e-5")
+    assert r.exit_code == 1, r.output
+
+
 def test_device_style_dump_feeds_the_simulator(android, graph, x, tmp_path):
     """A kept host dump holds the graph inputs (as device dumps do): compared with `simulator`
     without --input, compare re-runs the simulator on them; the fault is still found (table form)."""
