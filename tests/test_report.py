@@ -339,6 +339,23 @@ def test_renders_in_chromium(page: Path, tmp_path: Path):
     assert "<svg" in r.dom and 'id="plot1-lsb"' in r.dom
 
 
+def test_complete_without_javascript(page: Path, tmp_path: Path):
+    """The page without its scripts (headless Chromium cannot switch JavaScript off and still
+    draw) looks the same and has everything: they only react to a click or an error."""
+    from PIL import Image
+
+    bare = tmp_path / "bare.html"
+    bare.write_text(re.sub(r"<script>.*?</script>", "", page.read_text(), flags=re.S))
+    assert "<script" not in bare.read_text()
+    shots = []
+    for p in (page, bare):
+        r = render(p, tmp_path / p.stem)
+        assert page_problems(r, runs=2) == []
+        with Image.open(r.screenshot) as im:
+            shots.append(np.asarray(im.convert("RGB")))
+    assert np.array_equal(shots[0], shots[1])
+
+
 # bug -> (the page with it, what page_problems must say)
 SEEDED = {
     # an external web font: the page's CSP refuses it (a console message and a recorded error)
