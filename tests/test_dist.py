@@ -262,7 +262,8 @@ def test_ci_workflow_is_well_formed():
 def test_ci_workflow_steps_run(tmp_path):
     """Every `run:` step of the workflow, in order, in a stand-in for the checkout, with GitHub's
     shell (bash -e -o pipefail), GITHUB_ENV and GITHUB_STEP_SUMMARY; the `uses:` steps are skipped
-    (the upload's path is checked). The model is the workflow's own: the demo model."""
+    (the upload's path is checked). The model is the workflow's own: the demo model. Then the same
+    build (all targets) elsewhere gives the same dist bytes."""
     _toolchain()
     from tests.harness import require
 
@@ -308,3 +309,12 @@ def test_ci_workflow_steps_run(tmp_path):
     assert names == {"android-sdk.zip", "android-sample.zip", "ios-sdk.zip", "ios-sample.zip", "report.html"}
     summary = summary_file.read_text()
     assert "## mobilegen build: ok" in summary and "ios-sdk.zip" in summary
+
+    # All targets, built again elsewhere with the same SOURCE_DATE_EPOCH: the same dist bytes.
+    again = tmp_path / "again"
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "mobilegen"), "build", "--model", str(DEMO_MODEL), "--out", str(again)],
+                       env={k: v for k, v in env.items() if k != "SOURCE_DATE_EPOCH"} | {"SOURCE_DATE_EPOCH": str(manifest["source_date_epoch"])},
+                       capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for name in sorted(p.name for p in (out / "dist").iterdir()):
+        assert (again / "dist" / name).read_bytes() == (out / "dist" / name).read_bytes(), name
