@@ -97,6 +97,7 @@ class _Run:
     dump: Path
     ops: dict[int, str]  # tensor index -> the kind of the op that writes it
     k: int = 0  # position in the report (ids of its plot points and table rows)
+    divergence: str | None = None  # compare's account of the first tensor over tolerance
 
 
 def render_report(data: ReportData, *, timings: bool = True) -> str:
@@ -108,14 +109,18 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
     buf = model.read_bytes()
     g = read_model(buf, source=str(model))
     ref_records, ref_values = read_dump(data.reference_dump)
-    ops = {t: op.opcode for op in g.ops for t in op.outputs}
     precision = data.precision or _infer_precision(g, ref_values)
     lsb_tol, rtol = tolerances(precision)
+    pg = _plan_graph(g, precision)
+    ops = {t: op.opcode for op in pg.ops for t in op.outputs}
     runs = []
     for run in data.runs:
         recs, values = read_dump(run.dump)
-        rows = compare_paths(run.dump, data.reference_dump, lsb_tol=lsb_tol, rtol=rtol)
-        runs.append(_Run(run.name, rows, values, {int(r["index"]): r for r in recs}, run.timing, Path(run.dump), ops, len(runs)))
+        rows = compare_paths(run.dump, data.reference_dump, lsb_tol=lsb_tol, rtol=rtol, graph=pg)
+        d = compare.first_divergence(rows, pg)
+        where = None if d is None else _divergence(d)
+        runs.append(_Run(run.name, rows, values, {int(r["index"]): r for r in recs}, run.timing, Path(run.dump), ops,
+                         len(runs), where))
     reference = _Run(data.reference_name, [], ref_values, {int(r["index"]): r for r in ref_records}, None,
                      Path(data.reference_dump), ops)
     labels = data.labels
@@ -146,6 +151,38 @@ def render_report(data: ReportData, *, timings: bool = True) -> str:
              + "</ul></section>")
     page.add(f"<footer>mobilegen {_e(__version__)} &middot; model sha256 {_e(hashlib.sha256(buf).hexdigest())}</footer>")
     return page.finish()
+
+
+def _divergence(d) -> str:
+    """compare.first_divergence in one sentence: the first tensor over tolerance, its op, whether
+    it diverges there or inherits the difference (its inputs' status), where the difference starts."""
+    r = d.row
+
+    def op(row):
+        return f"op {row.op_index} {row.op}" if getattr(row, "op", None) else "op unknown"
+
+    text = f"tensor {r.index}, written by {op(r)}: {d.verdict}"
+    ins = [f"tensor {i.index} {i.status}" for i in d.inputs if i.status != compare.CONSTANT]
+    if ins:
+        text += f" (inputs: {', '.join(ins)})"
+    elif d.inputs:
+        text += " (its inputs are all constants)"
+    if d.origin is not None and d.origin.index != r.index:
+        text += f"; the difference starts at tensor {d.origin.index} ({op(d.origin)}), whose inputs are equal"
+    return text
+
+
+def _plan_graph(g: Graph, precision: str) -> Graph:
+    """The graph the dumps are of: the plan's at `precision` (an int8 model at a float precision
+    runs dequantized), which `compare` needs to name ops and their inputs; the model's own when
+    the precision does not apply to it."""
+    from mobilegen.errors import MobilegenError
+    from mobilegen.export import plan_for_precision
+
+    try:
+        return plan_for_precision(g, precision)[0].graph
+    except MobilegenError:
+        return g
 
 
 def tolerances(precision: str) -> tuple[int, float]:
@@ -351,10 +388,12 @@ def _run_section(k: int, run: _Run, ref: str, ref_dump: Path, tol: tuple[int, fl
     # Local paths only in the timed copy: the reproducible one is the same wherever the dumps were.
     where = (f"<p class=\"sub\">dump: <code>{_e(str(run.dump))}</code>; again, in the terminal: <code>mobilegen compare "
              f"{_e(_quote(run.dump))} {_e(_quote(ref_dump))}</code></p>" if timings else "")
+    # compare's account of the first tensor over tolerance: diverges there, or inherited from upstream
+    divergence = f"<p class=\"where\"><b>Where:</b> {_e(run.divergence)}.</p>" if run.divergence else ""
     return (
         f"<section class=\"run\" id=\"run{k}\"><h2>{_e(run.name)} vs {_e(ref)}</h2>"
-        f"<p class=\"{'ok' if ok else 'bad'}\"><b>{'OK' if ok else 'FAILED'}</b> &ndash; {_e(detail)}</p>{where}"
-        f"{''.join(plots)}{''.join(lines)}"
+        f"<p class=\"{'ok' if ok else 'bad'}\"><b>{'OK' if ok else 'FAILED'}</b> &ndash; {_e(detail)}</p>"
+        f"{divergence}{where}{''.join(plots)}{''.join(lines)}"
         f"<details{' open' if not ok else ''}><summary>per-tensor table ({len(run.rows)} tensors)</summary>{table}</details>"
         "</section>"
     )

@@ -104,6 +104,9 @@ def test_verdicts_plots_and_first_failing_layer(page: Path, dumps: Dumps):
     assert "first over tolerance" not in good
     assert f"first over tolerance: tensor {dumps.perturbed} (DEPTHWISE_CONV_2D)" in bad
     assert "tolerance: 0 LSB (bit-exact)" in bad
+    # compare's account: the op writing it computed differently from equal inputs
+    assert re.search(rf"<b>Where:</b> tensor {dumps.perturbed}, written by op \d+ DEPTHWISE_CONV_2D: diverges here "
+                     r"\(inputs: tensor \d+ equal\)", bad)
     # every plotted tensor links to its table row; exactly one point is over tolerance, the one perturbed
     assert len(re.findall(r'class="pbad"', bad)) == 1
     assert re.search(rf'<a href="#r1-t{dumps.perturbed}"><circle class="pbad"[^>]*><title>[^<]*: 3 LSB \(over tolerance\)', bad)
@@ -448,4 +451,5 @@ def test_verify_report_over_tolerance_exits_1_after_writing(demo_project: Path, 
                             target="android", arch="host", work=tmp_path / "work")
     text = report.read_text()
     assert f"first over tolerance: tensor {dumps.perturbed} (DEPTHWISE_CONV_2D)" in text
+    assert f"tensor {dumps.perturbed}, written by op" in text
     assert "android cpu</a> vs simulator: <b>FAILED</b>" in text

@@ -140,7 +140,7 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     (ToleranceExceeded) after writing it when a run is over tolerance."""
     import numpy as np
 
-    from mobilegen.compare import compare_paths
+    from mobilegen.compare import compare_paths, describe_divergence, first_divergence
     from mobilegen.dump import write_dump
     from mobilegen.export import default_precision, plan_for_precision
     from mobilegen.inputs import load_input
@@ -198,11 +198,12 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     lsb_tol, rtol = tolerances(precision)
     failed = []
     for run in backend_runs:
-        rows = [r for r in compare_paths(run.dump, sim_dump, lsb_tol=lsb_tol, rtol=rtol) if not r.skipped]
-        bad = [r for r in rows if not r.ok]
-        typer.echo(f"{run.name} vs the simulator: " + (f"{len(bad)} of {len(rows)} tensors over tolerance, first: tensor "
-                                                        f"{bad[0].index} '{bad[0].name}'" if bad else f"all {len(rows)} tensors within tolerance"))
-        if bad:
+        rows = compare_paths(run.dump, sim_dump, lsb_tol=lsb_tol, rtol=rtol, graph=plan.graph)
+        first = first_divergence(rows, plan.graph)
+        compared = sum(not r.skipped for r in rows)
+        typer.echo(f"{run.name} vs the simulator: " + (describe_divergence(first, rows) if first else
+                                                        f"all {compared} tensors within tolerance"))
+        if first:
             failed.append(run.name)
     if failed:
         raise ToleranceExceeded(f"{', '.join(failed)}: over tolerance against the simulator; see {report}")
