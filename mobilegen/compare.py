@@ -123,6 +123,7 @@ def compare_loaded(a: tuple[list[dict], dict[int, np.ndarray]], b: tuple[list[di
     rec_a = {r["index"]: r for r in recs_a}
     rec_b = {r["index"]: r for r in recs_b}
     constant = {r["index"] for r in recs_a + recs_b if r.get("constant")}
+    fed = {r["index"] for r in recs_a + recs_b if r.get("input")} | set(graph.inputs if graph is not None else ())
     order = [r["index"] for r in recs_a] + [r["index"] for r in recs_b if r["index"] not in va]
     rows = []
     for i in order:
@@ -130,6 +131,8 @@ def compare_loaded(a: tuple[list[dict], dict[int, np.ndarray]], b: tuple[list[di
             side = "A" if i not in va else "B"
             if i in constant:  # folded at generation: engines never compute it at run time
                 rows.append(Row(i, names[i], "", None, None, None, 0.0, True, f"constant folded at generation, not in {side}", True))
+            elif i in fed:  # a graph input only one side's dump holds (device dumps hold them)
+                rows.append(Row(i, names[i], "", None, None, None, 0.0, True, f"graph input, not in {side}", True))
             else:
                 rows.append(Row(i, names[i], "", None, None, None, 0.0, False, f"missing in {side}"))
             continue
@@ -169,7 +172,7 @@ def compare_paths(a: Path, b: Path, lsb_tol: int = 0, rtol: float = FLOAT_RTOL, 
 
 # -- where it diverges -----------------------------------------------------------------------------
 EQUAL, WITHIN, DIFFERED, GRAPH_INPUT, CONSTANT, UNKNOWN = (
-    "equal", "within tolerance", "already differed", "graph input (not in the dumps)", "constant", "not compared")
+    "equal", "within tolerance", "already differed", "graph input (not compared)", "constant", "not compared")
 
 
 def row_status(row: Row | None) -> str:
@@ -227,12 +230,12 @@ def first_divergence(rows: list[Row], graph: Graph | None = None) -> Divergence 
     by_index = {r.index: r for r in rows}
 
     def status(i: int) -> str:
-        if i in by_index:
+        if i in by_index and not by_index[i].skipped:
             return row_status(by_index[i])
         if graph.tensors[i].is_const:
             return CONSTANT
         if i in graph.inputs:
-            return GRAPH_INPUT  # both sides ran on the same input (the dumps do not hold it)
+            return GRAPH_INPUT  # not in the dumps: both sides ran on the input given
         return UNKNOWN
 
     ins = _op_inputs(graph, first.index)
@@ -296,6 +299,15 @@ def describe_divergence(d: Divergence, rows: list[Row]) -> str:
     if d.origin is not None and d.origin.index != r.index:
         msg += f"; the difference starts at tensor {d.origin.index} ({_op_label(d.origin)}), whose inputs are equal"
     return msg
+
+
+def skipped_summary(rows: list[Row]) -> str:
+    """" (N constants folded at generation skipped)" and the like for the rows not compared, or ""."""
+    constants = sum(r.skipped and r.note.startswith("constant") for r in rows)
+    inputs = sum(r.skipped and r.note.startswith("graph input") for r in rows)
+    parts = ([f"{constants} constants folded at generation"] if constants else []) + \
+            ([f"{inputs} graph inputs only one side holds"] if inputs else [])
+    return f" ({' and '.join(parts)} skipped)" if parts else ""
 
 
 NAME_WIDTH = 48  # table column for tensor names; longer ones keep their start and end

@@ -3,7 +3,9 @@ a directory with `<tensor index>.npy` for every tensor an operator writes, plus 
 listing (index, name, shape, dtype, scale, zero_point) in graph order. A record with
 `"constant": true` is a tensor an op computes from constants only, which the generated engines
 fold at generation (DEQUANTIZE of float16 weights): engine dumps do not hold it, and `compare`
-skips it, saying so, when only one side has it."""
+skips it, saying so, when only one side has it. A dump may hold the graph inputs too (device
+dumps, the dumps `compare` makes: write_dump(inputs=True)), marked `"input": true`; compared
+with a dump without them, they are skipped the same way."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def write_dump(directory: Path, g: Graph, values: dict[int, np.ndarray], constan
         written = [i for i in g.inputs if i not in written] + written
     for i in written:
         np.save(directory / f"{i}.npy", values[i])
-    records = [tensor_record(g, i) | ({"constant": True} if i in constants else {}) for i in written]
+    records = [tensor_record(g, i) | ({"constant": True} if i in constants else {})
+               | ({"input": True} if inputs and i in g.inputs else {}) for i in written]
     (directory / INDEX_FILE).write_text(json.dumps({"tensors": records}, indent=1) + "\n")
     return written
 

@@ -281,6 +281,27 @@ def test_inherited_when_an_input_already_differed(graph, sim_dump, tmp_path):
     assert EQUAL not in {i.status for i in d.inputs if i.index == t13}
 
 
+def test_dump_without_graph_inputs(sim_dump, graph, x, tmp_path):
+    """`simulate --dump-dir` writes no graph inputs; the dumps compare makes hold them (marked
+    "input"): compared, the inputs are skipped and said so, and a fault in op 0 (which reads the
+    graph input) still diverges there."""
+    d = tmp_path / "sim"
+    r = runner.invoke(app, ["simulate", str(DEMO), "--input", str(x), "--dump-dir", str(d), "--top", "0"])
+    assert r.exit_code == 0, r.output
+    records = json.loads((sim_dump / INDEX_FILE).read_text())["tensors"]
+    assert [r["index"] for r in records if r.get("input")] == list(graph.inputs)
+    r = invoke(d, sim_dump)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1].endswith("(1 graph inputs only one side holds skipped)")
+    q = graph.ops[0].outputs[0]
+    b = _edit(d, tmp_path / "b", {q: 1})
+    r = invoke(b, sim_dump, "--model", DEMO, "--json")
+    assert r.exit_code == 1, r.output
+    div = json.loads(r.stdout)["first_divergence"]
+    assert div["tensor"]["index"] == q and div["verdict"] == "diverges here"
+    assert [i["status"] for i in div["inputs"]] == ["graph input (not compared)"]
+
+
 def test_graph_input_differs(sim_dump, graph, tmp_path):
     """Two runs on different inputs: the first difference is the graph input itself."""
     b = tmp_path / "b"

@@ -16,6 +16,7 @@ from mobilegen.compare import (
     describe_divergence,
     first_divergence,
     format_rows,
+    skipped_summary,
     _load,
 )
 from mobilegen.errors import ToleranceExceeded, UserInputError
@@ -113,7 +114,7 @@ def compare_cmd(
     if div is not None:
         raise ToleranceExceeded(describe_divergence(div, rows))
     if not as_json:
-        typer.echo(f"all {compared} tensors within tolerance" + (f" ({skipped} constants folded at generation skipped)" if skipped else ""))
+        typer.echo(f"all {compared} tensors within tolerance" + skipped_summary(rows))
 
 
 def _finite(v):

@@ -132,15 +132,23 @@ def setup(model: Path, precision: str | None, project: Path | None) -> Setup:
     return Setup(model, buf, g, plan, precision, project)
 
 
-def find_inputs(s: Setup, input_paths: list[Path], dumps: list[Path], mean=None, std=None) -> list[np.ndarray]:
-    """The graph inputs: --input (one .npy or image per graph input), else those a dump side holds."""
-    from mobilegen.inputs import load_input
+def find_inputs(s: Setup, input_paths: list[Path], dumps: list[Path]) -> list[np.ndarray]:
+    """The graph inputs: --input (one .npy or image per graph input; an image decoded and
+    normalized as `simulate` does it, from the model's metadata), else those a dump side holds."""
+    from mobilegen.inputs import DEFAULT_MEAN, DEFAULT_STD, IMAGE_SUFFIXES, load_input
+    from mobilegen.tflite.metadata import image_normalization, read_metadata
 
     g = s.graph
     if input_paths:
         if len(input_paths) != len(g.inputs):
             names = ", ".join(g.tensors[i].describe() for i in g.inputs)
             raise UserInputError(f"{len(input_paths)} --input given; the model has {len(g.inputs)} inputs: {names}")
+        mean, std = DEFAULT_MEAN, DEFAULT_STD
+        if any(Path(p).suffix.lower() in IMAGE_SUFFIXES for p in input_paths):
+            t = g.tensors[g.inputs[0]]
+            mean, std = image_normalization(read_metadata(s.buf, source=str(s.model)), t.shape[-1] if t.shape else 1,
+                                            mean=None, std=None, default_mean=DEFAULT_MEAN, default_std=DEFAULT_STD,
+                                            source=str(s.model))
         return [load_input(p, g.tensors[i], mean, std) for p, i in zip(input_paths, g.inputs)]
     for d in dumps:
         if Path(d).is_dir():
