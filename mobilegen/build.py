@@ -335,9 +335,12 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
 # -- the whole job --------------------------------------------------------------------------------
 
 def run_build(cfg: BuildConfig, out: Path, progress: Progress) -> BuildReport:
+    from mobilegen.dist import source_date_epoch
+
     out = Path(out)
+    epoch = source_date_epoch()  # checked before any work: a bad SOURCE_DATE_EPOCH is a one-line error
     out.mkdir(parents=True, exist_ok=True)
-    report = BuildReport(out)
+    report = BuildReport(out, source_date_epoch=epoch)
 
     def timed(name, fn, *args):
         t0 = time.perf_counter()
@@ -415,7 +418,8 @@ def stage_dist(r: BuildReport, progress: Progress) -> Path:
     """DIR/dist (mobilegen.dist) and DIR/report.html."""
     from mobilegen.dist import REPORT, Artifact, source_date_epoch, write_manifest, write_zips
 
-    r.source_date_epoch = source_date_epoch()
+    if r.source_date_epoch is None:
+        r.source_date_epoch = source_date_epoch()
     dist = r.dist = r.out / "dist"
     progress(f"writing the artifacts into {dist}")
     artifacts = write_zips(dist, r.projects, r.source_date_epoch)

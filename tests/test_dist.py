@@ -108,6 +108,18 @@ def test_source_date_epoch():
         dist.source_date_epoch({"SOURCE_DATE_EPOCH": "9999999999"})
 
 
+def test_a_bad_source_date_epoch_stops_build_before_any_work(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mobilegen.cli.app import app
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    r = CliRunner().invoke(app, ["build", "--model", str(DEMO_MODEL), "--out", str(tmp_path / "o")])
+    assert r.exit_code == UserInputError.exit_code, r.output
+    assert r.stderr.strip() == "error: SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01 UTC, not 'yesterday'"
+    assert not (tmp_path / "o").exists()
+
+
 def _copy_project(sample: Path, to: Path, mtime: float) -> Path:
     """A generated project as `verify` leaves it: plus .mobilegen/ build files and a user's file."""
     shutil.copytree(sample, to)
