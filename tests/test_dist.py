@@ -281,6 +281,10 @@ def test_ci_workflow_steps_run(tmp_path):
 
     yaml = require("yaml")
     wf = yaml.safe_load(WORKFLOW.read_text())
+    # The workflow's `make setup` must find this checkout set up (as `make test` leaves it): run in
+    # the stand-in, an out-of-date one would reinstall mobilegen from the temporary directory.
+    if subprocess.run(["make", "-q", "setup"], cwd=ROOT, capture_output=True).returncode != 0:
+        pytest.fail("this checkout's .venv is older than pyproject.toml: run `make setup` first")
     ws = _workspace(tmp_path)
     env_file, summary_file = tmp_path / "github_env", tmp_path / "summary.md"
     env_file.write_text("")
