@@ -133,7 +133,8 @@ def build(model: bytes, plan, backend: str, edit=None):
 
 
 def engine_values(engine, x: np.ndarray, backend: str, work: Path) -> dict[int, np.ndarray]:
-    """Every tensor the engine's dump lists, plus the graph input as the plan stores it."""
+    """Every tensor the engine's dump lists, plus the graph input as the engine holds it (the
+    host runner writes it to the dump directory, unlisted)."""
     from mobilegen.dump import read_dump
     from mobilegen.numerics.fp16 import round_to_half
 
@@ -150,7 +151,9 @@ def engine_values(engine, x: np.ndarray, backend: str, work: Path) -> dict[int, 
         assert r.returncode == 0, f"mobilegen_run --backend cpu failed ({r.returncode}): {r.stderr}"
     _, got = read_dump(work / "dump")
     i = engine.graph.inputs[0]
-    got[i] = round_to_half(x) if engine.plan.stores_half(i) else x
+    got[i] = np.load(work / "dump" / f"{i}.npy")
+    stored = round_to_half(x) if engine.plan.stores_half(i) else x
+    assert got[i].shape == stored.shape and got[i].dtype == stored.dtype, (got[i].dtype, list(got[i].shape))
     return got
 
 
@@ -366,8 +369,14 @@ def _one_op_params(keep_sets=KEEP_SETS, cases=ONE_OP_CASES):
 @pytest.mark.parametrize("which", ("alternate", "input"))
 def test_small_model_mixed(which, backend, tmp_path):
     """Two convs joined by ADD with every other tensor (or only the input) kept in float32."""
+    from mobilegen.plan import Add
+
     model = _model("add", dict(h=7, w=5, c=13))
-    engine = build(model, mixed_plan(model, which), backend)
+    plan = mixed_plan(model, which)
+    add = next(k for k in plan.kernels if isinstance(k, Add))
+    storages = {plan.stores_half(i) for i in add.inputs}
+    assert storages == ({True, False} if which == "alternate" else {True}), storages  # mixed-storage ADD inputs
+    engine = build(model, plan, backend)
     check_mixed(engine, backend, tmp_path, f"add {which}")
 
 
