@@ -453,3 +453,41 @@ def test_verify_report_over_tolerance_exits_1_after_writing(demo_project: Path, 
     assert f"first over tolerance: tensor {dumps.perturbed} (DEPTHWISE_CONV_2D)" in text
     assert f"tensor {dumps.perturbed}, written by op" in text
     assert "android cpu</a> vs simulator: <b>FAILED</b>" in text
+
+
+def test_verify_report_fp16_project_follows_its_keep_set(dumps: Dumps, tmp_path: Path):
+    """An fp16 project: the reference is the simulator at fp16 under the keep set the project
+    records (its provenance, else precision_plan.json); no LiteRT row (not the model's precision).
+    The run here is that simulator's own dump, so no engine is built."""
+    import json
+
+    from mobilegen.cli.verify import _keep_fp32, write_verify_report
+    from mobilegen.dump import write_dump
+    from mobilegen.export import plan_for_precision
+    from mobilegen.plan import folded_tensors
+    from mobilegen.sim.runner import Simulator
+    from mobilegen.tflite.reader import read_model_file
+
+    project = tmp_path / "p"
+    r = CliRunner().invoke(app, ["generate", str(DEMO / "model.tflite"), "--target", "android", "--out", str(project),
+                                 "--precision", "fp16"])
+    assert r.exit_code == 0, r.output
+    g = read_model_file(DEMO / "model.tflite")
+    pg = plan_for_precision(g, "fp16")[0].graph  # the int8 model dequantized: float activations
+    written = [t for t in pg.written_tensors() if pg.tensors[t].dtype == "float32"]
+    keep = frozenset(written[3:5])
+    assert len(keep) == 2
+    (project / "precision_plan.json").write_text(json.dumps({"format": 1, "keep_fp32": sorted(keep)}))
+    assert _keep_fp32(project, {}) == keep
+    assert _keep_fp32(project, {"fp32_tensors": [written[0]]}) == {written[0]}  # the provenance wins
+    plan, _ = plan_for_precision(g, "fp16", keep)
+    run = tmp_path / "run"
+    write_dump(run, plan.graph, Simulator(plan).run([np.load(dumps.x)]), folded_tensors(plan))
+    report = tmp_path / "r.html"
+    write_verify_report(report, project, DEMO / "model.tflite", [dumps.x], [("gpu", run, {})], target="android",
+                        arch="host", work=tmp_path / "work")
+    text = report.read_text()
+    assert "Reference: <b>simulator</b> at fp16." in text
+    assert "precision plan: 2 float tensors stored in float32" in text
+    assert "android gpu (GLES 3.1, Mesa)</a> vs simulator: <b>OK</b> &ndash; bit-exact" in text
+    assert "LiteRT BUILTIN_REF" not in text and "the project runs at fp16, LiteRT at the model&#x27;s own" in text

@@ -105,21 +105,16 @@ def _options(project: Path) -> dict:
     return options if isinstance(options, dict) else {}
 
 
-def _keep_fp32(project: Path) -> frozenset[int]:
-    """The tensors a planned fp16 project keeps in float32 (its precision_plan.json), else none."""
-    import json
+def _keep_fp32(project: Path, options: dict) -> frozenset[int]:
+    """The float tensors a planned fp16 project stores in float32: the keep set its provenance
+    records (what the engine was generated with), else its precision_plan.json's; else none."""
+    from mobilegen.precision_plan import PLAN_FILE, keep_set_from_json
 
-    path = Path(project) / "precision_plan.json"
-    if not path.is_file():
-        return frozenset()
-    try:
-        doc = json.loads(path.read_text())
-    except ValueError:
-        raise UserInputError(f"{path}: not a precision plan (invalid JSON)") from None
-    keep = doc.get("keep_fp32") if isinstance(doc, dict) else None
-    if keep is None and isinstance(doc, dict):
-        keep = [d["index"] for d in doc.get("decisions", []) if isinstance(d, dict) and d.get("kept")]
-    return frozenset(int(i) for i in keep or [])
+    kept = options.get("fp32_tensors")
+    if isinstance(kept, list) and all(isinstance(i, int) for i in kept):
+        return frozenset(kept)
+    path = Path(project) / PLAN_FILE
+    return keep_set_from_json(path.read_text(), str(path)) if path.is_file() else frozenset()
 
 
 def _hybrid(g) -> bool:
@@ -156,15 +151,15 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
         raise UserInputError(f"{len(inputs)} --input given; the model has {len(g.inputs)} inputs")
     xs = [load_input(p, g.tensors[i]) for p, i in zip(inputs, g.inputs)]
     options = _options(project)
-    keep = _keep_fp32(project)
-    plan, precision = plan_for_precision(g, options.get("precision"), keep) if keep else \
-        plan_for_precision(g, options.get("precision"))
+    keep = _keep_fp32(project, options)
+    plan, precision = plan_for_precision(g, options.get("precision"), keep)
     progress(f"running the simulator at {precision} on the same input (the report's reference)")
     sim_dump = work / "simulator"
     write_dump(sim_dump, plan.graph, Simulator(plan).run(xs), folded_tensors(plan))
     notes = []
     if keep:
-        notes.append(f"precision plan: {len(keep)} tensors kept in float32 (precision_plan.json); the simulator follows it")
+        notes.append(f"precision plan: {len(keep)} float tensors stored in float32, the others in float16; the simulator "
+                     "follows the same plan")
     backend_runs = []
     if precision == default_precision(g):
         try:
