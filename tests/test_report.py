@@ -410,6 +410,10 @@ def test_verify_report_needs_the_model(demo_project: Path, dumps: Dumps, tmp_pat
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "--report needs --model" in r.output, r.output
     r = runner.invoke(app, [*base, "--model", str(DEMO / "sample.png")])
     assert r.exit_code == 2 and "is not the model" in r.output and "mobilegen.json records" in r.output, r.output
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((1, 4, 4, 3), np.float32))
+    r = runner.invoke(app, [*base[:2], "-i", str(bad), *base[4:], "--model", str(DEMO / "model.tflite")])
+    assert r.exit_code == 2 and "expects float32[1, 128, 128, 3]" in r.output and "building" not in r.output, r.output
     assert not (tmp_path / "r.html").exists()
 
 

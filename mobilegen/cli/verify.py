@@ -40,6 +40,7 @@ def verify_cmd(
         raise UserInputError("--model is for --report; give --report R.html too (or leave --model out)")
     if model is not None:
         check_model(project, model)
+        _model_inputs(model, input)  # before the build: a wrong --input is a one-line error at once
     backends = [backend.value] if backend is not HostBackend.all else (["gpu", "cpu"] if arch is Arch.host else ["cpu"])
     for b in backends:
         check_backend(arch, b, target)
@@ -93,6 +94,18 @@ def check_model(project: Path, model: Path) -> None:
                              f"({PROVENANCE} records {want[:12]}...)")
 
 
+def _model_inputs(model: Path, inputs: list[Path]) -> tuple:
+    """(the model's graph, its inputs loaded from `inputs`, checked against the model)."""
+    from mobilegen.inputs import load_input
+    from mobilegen.tflite.reader import read_model_file
+
+    g = read_model_file(model)
+    if len(inputs) != len(g.inputs):
+        names = ", ".join(g.tensors[i].describe() for i in g.inputs)
+        raise UserInputError(f"{len(inputs)} --input given; the model has {len(g.inputs)} inputs: {names}")
+    return g, [load_input(p, g.tensors[i]) for p, i in zip(inputs, g.inputs)]
+
+
 def _options(project: Path) -> dict:
     import json
 
@@ -133,23 +146,16 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     """The simulator (at the project's precision) as the reference, LiteRT's reference kernels as
     one more row at the model's own precision, each engine run; then the report page. Exits 1
     (ToleranceExceeded) after writing it when a run is over tolerance."""
-    import numpy as np
-
     from mobilegen.compare import compare_paths, describe_divergence, first_divergence
     from mobilegen.dump import write_dump
     from mobilegen.export import default_precision, plan_for_precision
-    from mobilegen.inputs import load_input
     from mobilegen.plan import folded_tensors
     from mobilegen.report import BackendRun, ReportData, tolerances, write_report
     from mobilegen.sim.runner import Simulator
-    from mobilegen.tflite.reader import read_model
     from mobilegen.verify.host import detect_project
 
     buf = Path(model).read_bytes()
-    g = read_model(buf, source=str(model))
-    if len(inputs) != len(g.inputs):
-        raise UserInputError(f"{len(inputs)} --input given; the model has {len(g.inputs)} inputs")
-    xs = [load_input(p, g.tensors[i]) for p, i in zip(inputs, g.inputs)]
+    g, xs = _model_inputs(model, inputs)
     options = _options(project)
     keep = _keep_fp32(project, options)
     plan, precision = plan_for_precision(g, options.get("precision"), keep)
