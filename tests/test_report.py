@@ -294,8 +294,8 @@ def render(page: Path, out: Path) -> Rendered:
     scripts ran, its console messages and a screenshot."""
     chromium = require_tool("chromium", "chromium")
     out.mkdir(parents=True, exist_ok=True)
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-            "--disable-background-networking", "--disable-sync", "--disable-component-update",
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-extensions", "--disable-background-networking", "--disable-sync", "--disable-component-update",
             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
             "--enable-logging=stderr", "--v=0", f"--user-data-dir={out / 'profile'}"]
     dom = subprocess.run([*base, "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=180)
