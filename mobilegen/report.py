@@ -423,6 +423,9 @@ def _few(run: _Run, kind: str) -> str:
 
 
 def _plot(k: int, run: _Run, kind: str, first: Row | None, tolerance: tuple[int, float], main: bool = True) -> str:
+    """The SVG of one run's `kind` of tensors ("lsb": integer, "rel": float) at their positions in
+    graph order; `main`: the run's main plot, which also marks the tensors not compared (skipped:
+    grey rings on the exact row; not comparable: red crosses at the top)."""
     rows = run.rows
     n = len(rows)
     values = [v for r in rows for m, v in [_metric(r)] if m == kind and v is not None and v > 0 and math.isfinite(v)]
@@ -468,7 +471,10 @@ def _plot(k: int, run: _Run, kind: str, first: Row | None, tolerance: tuple[int,
                  f"{(top + exact_y) / 2:.1f})\" text-anchor=\"middle\">{axis}</text>")
     # tolerance
     ty = ypos(tol) if tol is not None else (bottom + exact_y) / 2
-    tol_text = f"tolerance {tol:g}" if tol is not None else "tolerance: 0 LSB (bit-exact)"
+    if tol is None:
+        tol_text = "tolerance: 0 LSB (bit-exact)"
+    else:
+        tol_text = f"tolerance {int(tol)} LSB" if kind == "lsb" else f"tolerance {tol:g}"
     parts.append(f"<line class=\"tol\" x1=\"{ML}\" x2=\"{W - MR}\" y1=\"{ty:.1f}\" y2=\"{ty:.1f}\"/>")
     parts.append(f"<text class=\"tolt\" x=\"{W - MR - 4}\" y=\"{ty - 4:.1f}\" text-anchor=\"end\">{tol_text}</text>")
     # x ticks: about ten tensor positions, labelled with their tensor index

@@ -29,7 +29,7 @@ def verify_cmd(
     report: Path = typer.Option(None, "--report", dir_okay=False, help="Also write an HTML report (one self-contained page): every tensor of each run compared with the simulator at the project's precision (and LiteRT's reference kernels at the model's own precision), the input and top-5, timings, sizes. Needs --model."),
     model: Path = typer.Option(None, "--model", exists=True, dir_okay=False, help="The .tflite the project was generated from (for --report; checked against the sha256 the project records)."),
 ) -> None:
-    """Build the generated engine (Android or iOS, detected) and run it headless: here, or for Arm Linux under qemu."""
+    """Build the generated engine (Android or iOS, detected) and run it headless: here, or for Arm Linux under qemu; --report: every tensor against the simulator, in one HTML page."""
     from mobilegen.verify.host import CROSS, IOS_COMPILER, build_host, check_backend, detect_project, require_tools, run_host
 
     target = detect_project(project).target
