@@ -187,7 +187,7 @@ def _plan_graph(g: Graph, precision: str) -> Graph:
 
 def tolerances(precision: str) -> tuple[int, float]:
     """(integer tensors in LSB, float tensors relative): `compare`'s defaults at `precision`."""
-    return getattr(compare, "PRECISION_TOLERANCES", {}).get(precision, (0, FLOAT_RTOL))
+    return compare.PRECISION_TOLERANCES.get(precision, (0, FLOAT_RTOL))
 
 
 def _infer_precision(g: Graph, ref_values: dict[int, np.ndarray]) -> str:
