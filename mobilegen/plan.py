@@ -320,7 +320,10 @@ def half_storage_plan(plan: Plan, keep_fp32: frozenset[int] = frozenset()) -> Pl
     every member). A folded constant (ConstantKernel: float16 or sparse weights) is reported in
     float32 when a kernel reading it keeps its output in float32 (it is that kernel's weights).
     An index that is not a stored float tensor (stored_float_tensors: out of range, 8-bit, a
-    weight) is a UserInputError: its storage is not the plan's to choose."""
+    weight) is a UserInputError: its storage is not the plan's to choose. `plan` must have float32
+    storage (build_plan's): the float32 weights of kept kernels come from it."""
+    if plan.float_storage != "float32":
+        raise ValueError(f"half_storage_plan takes a plan with float32 storage, not {plan.float_storage}")
     keep = frozenset(int(i) for i in keep_fp32)
     stored = stored_float_tensors(plan)
     tensors = plan.graph.tensors

@@ -417,3 +417,32 @@ def test_an_engine_ignoring_the_keep_set_is_caught(backend, tmp_path):
     engine.plan = plan  # what the engine should have run
     with pytest.raises(AssertionError, match="it rounded the tensor to half"):
         check_mixed(engine, backend, tmp_path, "add alternate (engine ignoring the keep set)")
+
+
+def test_engine_rejects_a_reshape_between_storages(tmp_path):
+    """Engine::create checks the compiled-in storage: a RESHAPE (its output may be its input's
+    memory) between float16 and float32 tensors is refused with a one-line error."""
+    from mobilegen.export import export_plan, plan_for_precision
+    from mobilegen.plan import Reshape
+    from mobilegen.tflite.reader import read_model
+
+    model = DEMO_MODEL.read_bytes()
+    g = read_model(model)
+    plan16, _ = plan_for_precision(g, "fp16")
+    k = next(k for k in reversed(plan16.kernels) if isinstance(k, Reshape))
+    plan, _ = plan_for_precision(g, "fp16", frozenset([k.output]))
+    em = export_plan(plan, "fp16")
+    out = next(t.id for t in em.tensors if t.index == k.output)
+
+    def flip(files: dict) -> None:  # the RESHAPE output's row says float16, its input's float32
+        rel = next(r for r in files if r.endswith("engine/model_plan.cpp"))
+        lines = files[rel].split("\n")
+        row = next(n for n, line in enumerate(lines) if line.startswith(f"    /* {out} */ {{"))
+        assert lines[row].endswith(", false},")
+        lines[row] = lines[row].removesuffix(", false},") + ", true},"
+        files[rel] = "\n".join(lines)
+
+    engine = build_host_engine(model, plan, edit=flip)
+    r = engine.run(random_input(g.tensors[g.inputs[0]], 0), tmp_path)
+    assert r.returncode != 0
+    assert "(Reshape) between float16 and float32 storage" in r.stderr, r.stderr

@@ -137,10 +137,22 @@ Status check_plan(const ModelPlan& plan, std::string* error) {
     *error = "model plan: inconsistent tables";
     return Status::InvalidArgument;
   }
+  for (int i = 0; i < plan.num_tensors; ++i) {
+    const TensorInfo& t = plan.tensors[i];
+    if (t.half && (plan.precision != Precision::Fp16 || t.dtype != DType::Float32)) {
+      *error = std::string("model plan: tensor ") + t.name + " has float16 storage but is not a float tensor at fp16";
+      return Status::InvalidArgument;
+    }
+  }
   for (int i = 0; i < plan.num_kernels; ++i) {
     const Kernel& k = plan.kernels[i];
     if (!in_range(k.output) || !in_range(k.inputs[0]) || (k.inputs[1] != -1 && !in_range(k.inputs[1]))) {
       *error = "model plan: kernel " + std::to_string(i) + " refers to a tensor out of range";
+      return Status::InvalidArgument;
+    }
+    // Backends may give a RESHAPE's output its input's memory: the two must share one storage.
+    if (k.type == KernelType::Reshape && plan.tensors[k.output].half != plan.tensors[k.inputs[0]].half) {
+      *error = "model plan: kernel " + std::to_string(i) + " (Reshape) between float16 and float32 storage";
       return Status::InvalidArgument;
     }
   }

@@ -96,17 +96,12 @@ inline Status fail(Status st, const std::string& message, std::string* error) {
 // Which tensor's buffer holds each tensor: (*owner)[id] is id itself for a tensor with its own
 // buffer, the aliased input's owner for a RESHAPE alias (same bytes, same buffer), -1 for a
 // tensor no kernel touches. Also the largest PHWC4 and NHWC sizes (staging for the inputs, the
-// dump's unpacking). An alias must have its input's storage (both float16 or both not).
+// dump's unpacking). Storage (TensorInfo::half) was checked by Engine::create: an alias has its
+// input's.
 inline Status plan_tensor_storage(const ModelPlan& plan, std::vector<int32_t>* owner, size_t* max_phwc4,
                                   size_t* max_nhwc, std::string* error) {
   owner->assign(static_cast<size_t>(plan.num_tensors), -1);
   *max_phwc4 = *max_nhwc = 0;
-  for (int32_t id = 0; id < plan.num_tensors; ++id) {
-    const TensorInfo& t = plan.tensors[id];
-    if (t.half && (plan.precision != Precision::Fp16 || t.dtype != DType::Float32)) {
-      return fail(Status::GpuError, std::string("tensor ") + t.name + ": float16 storage outside a float tensor at fp16", error);
-    }
-  }
   auto use = [&](int32_t id, int32_t holder) {
     if ((*owner)[id] < 0) (*owner)[id] = holder;
     *max_phwc4 = std::max(*max_phwc4, phwc4_bytes(plan.tensors[id]));
@@ -119,9 +114,6 @@ inline Status plan_tensor_storage(const ModelPlan& plan, std::vector<int32_t>* o
       if (in >= 0) use(in, in);
     }
     if (k.gpu.shader < 0 && k.inputs[0] >= 0) {
-      if (plan.tensors[k.output].half != plan.tensors[k.inputs[0]].half) {
-        return fail(Status::GpuError, "kernel " + std::to_string(i) + ": an alias of a tensor with other storage", error);
-      }
       use(k.output, (*owner)[k.inputs[0]]);
     } else if (k.gpu.shader >= plan.num_shaders) {
       return fail(Status::GpuError, "kernel " + std::to_string(i) + " names a missing shader", error);
