@@ -95,6 +95,7 @@ class BuildReport:
     verify_image: Path | None = None  # the picture the verification input came from
     dist: Path | None = None  # DIR/dist once written
     source_date_epoch: int | None = None  # the zips' timestamp
+    precision_plan: object | None = None  # mobilegen.precision_plan.PrecisionPlan at fp16 with a dataset
 
     @property
     def ok(self) -> bool:
@@ -229,7 +230,25 @@ def stage_evaluate(src: ModelSource, models: dict[str, Path], cfg: BuildConfig, 
             for name, e in runs]
 
 
-def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out: Path, progress: Progress) -> dict[str, Path]:
+def stage_precision_plan(cfg: BuildConfig, src: ModelSource, model: Path, progress: Progress, notes: list[str]):
+    """At precision fp16: which float tensors stay float32 (mobilegen.precision_plan, calibrated on
+    the dataset's images); None without a dataset (every float tensor fp16, said in a note)."""
+    if src.folder is None:
+        notes.append("precision fp16 without a dataset: no precision plan, every float tensor is stored as fp16")
+        return None
+    from mobilegen.precision_plan import DEFAULT_TOLERANCE, format_plan, plan_model_fp16
+
+    progress("planning fp16 storage on the dataset's images (which tensors stay float32)")
+    pp = plan_model_fp16(model, src.folder, tolerance=cfg.get("targets", "fp16_tolerance", DEFAULT_TOLERANCE),
+                         mean=cfg.get("convert", "mean"), std=cfg.get("convert", "std"))
+    progress(format_plan(pp))
+    kept = len(pp.keep_fp32)
+    notes.append(f"fp16 precision plan: {kept} tensor{'' if kept == 1 else 's'} kept in float32 (precision_plan.json in each project)")
+    return pp
+
+
+def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out: Path, progress: Progress,
+                   precision_plan=None) -> dict[str, Path]:
     jobs = project_jobs(
         cfg.get("targets", "platforms", list(DEFAULT_PLATFORMS)), lambda platform: out / platform,
         package=cfg.get("android", "package"), name=cfg.get("android", "name"),
@@ -237,6 +256,7 @@ def stage_generate(cfg: BuildConfig, model: Path, labels: list[str] | None, out:
         app_name=cfg.get("targets", "app_name", DEFAULT_APP_NAME), labels=labels,
         precision=cfg.get("targets", "precision"),
         mean=cfg.get("convert", "mean"), std=cfg.get("convert", "std"),  # None: the model's metadata
+        precision_plan=precision_plan,
     )
     check_conflicts(model, jobs)
     for job in jobs:
@@ -294,7 +314,9 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     x = load_input(image, g.tensors[g.inputs[0]], mean, std)
     root.mkdir(parents=True, exist_ok=True)
     np.save(root / "input.npy", x)
-    plan, precision = plan_for_precision(g, cfg.get("targets", "precision"))
+    # The reference follows the projects' fp16 plan: the float32 tensors they keep (none otherwise).
+    keep = into.precision_plan.keep_fp32 if into is not None and into.precision_plan is not None else frozenset()
+    plan, precision = plan_for_precision(g, cfg.get("targets", "precision"), keep_fp32=keep)
     if into is not None:
         into.precision, into.verify_image = precision, image
     sim = Simulator(plan)
@@ -356,7 +378,9 @@ def run_build(cfg: BuildConfig, out: Path, progress: Progress) -> BuildReport:
         report.evaluations = timed("evaluate", stage_evaluate, src, report.models, cfg, progress)
     else:
         report.notes.append("no dataset given (model.data / --data): accuracy not measured")
-    report.projects = timed("generate", stage_generate, cfg, deployed, src.labels, out, progress)
+    if cfg.get("targets", "precision") == "fp16":
+        report.precision_plan = timed("plan", stage_precision_plan, cfg, src, deployed, progress, report.notes)
+    report.projects = timed("generate", stage_generate, cfg, deployed, src.labels, out, progress, report.precision_plan)
     report.verifications = timed("verify", stage_verify, cfg, src, deployed, report.projects, out, progress,
                                  report.notes, report.deployed, report)
     if report.evaluations:
@@ -406,6 +430,8 @@ def manifest_fields(r: BuildReport) -> dict:
             "file": model.name, "quantization": r.deployed, "sha256": sha256_file(model), "bytes": model.stat().st_size,
         },
         "precision": r.precision,
+        # at fp16 with a dataset: the tensors the precision plan keeps in float32
+        "fp32_tensors": sorted(r.precision_plan.keep_fp32) if r.precision_plan is not None else None,
         "labels": r.source.labels if r.source else None,
         "targets": sorted(r.projects),
         "accuracy": [{k: e[k] for k in ("name", "n", "top1", "top5", "agreement")} for e in r.evaluations],
@@ -455,6 +481,7 @@ def report_json(r: BuildReport) -> dict:
         "projects": {t: str(p) for t, p in r.projects.items()},
         "verification": [{k: str(x) if isinstance(x, Path) else x for k, x in v.__dict__.items()} for v in r.verifications],
         "precision": r.precision,
+        "fp32_tensors": sorted(r.precision_plan.keep_fp32) if r.precision_plan is not None else None,
         "dist": str(r.dist) if r.dist else None,
         "stages_seconds": {k: round(v, 2) for k, v in r.stages.items()},
         "ok": r.ok,

@@ -10,7 +10,7 @@
 
     [train]                     # options of `mobilegen train` (defaults: train's own)
     [convert]                   # quantize = the deployed model: float32 | float16 | dynamic | int8 ...
-    [targets]                   # platforms = ["android", "ios"], app_name, precision
+    [targets]                   # platforms = ["android", "ios"], app_name, precision, fp16_tolerance
     [android]                   # package, name
     [ios]                       # bundle_id, module
     [verify]                    # backends = ["cpu", "gpu"]
@@ -112,6 +112,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "platforms": Key(_STR, PLATFORMS, list_of=True),
         "app_name": Key(_STR),
         "precision": Key(_STR, PRECISIONS),
+        "fp16_tolerance": Key(_NUM, above=0),
     },
     "android": {
         "package": Key(_STR),

@@ -519,3 +519,40 @@ def test_reshape_chain_is_kept_whole(backend, tmp_path, monkeypatch):
     x = random_input(g.tensors[g.inputs[0]], 100)
     got = engine_values(engine, x, backend, tmp_path / backend)
     _check_engine(engine, pp, got, x, f"fp16_shared_storage planned [{backend}]")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast", "ignore:invalid value encountered in subtract")
+def test_build_at_fp16_plans_on_its_dataset_and_verifies_the_plan(model_file, tmp_path):
+    """`mobilegen build` at targets.precision = "fp16" with a dataset: the plan is made from the
+    dataset's images (the same decisions as plan_model_fp16 on that folder), the project carries
+    it, and the engine's run matches the simulator under the same keep set (a simulator that
+    ignored the plan would hold NaN where the engine holds finite values)."""
+    from PIL import Image
+
+    from mobilegen.precision_plan import PLAN_FILE, plan_model_fp16
+    from tests.test_engine_cpu import require_toolchain
+
+    require_toolchain()
+    rng = np.random.default_rng(5)
+    data = tmp_path / "images"
+    for cls in (f"class_{i}" for i in range(10)):  # the model's 10 outputs, unnamed
+        (data / cls).mkdir(parents=True)
+        for j in range(3):
+            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(data / cls / f"{j}.png")
+    config = tmp_path / "mobilegen.toml"
+    config.write_text(f'[model]\nfile = "{model_file}"\ndata = "{data}"\n\n[targets]\nplatforms = ["android"]\n'
+                      'precision = "fp16"\nfp16_tolerance = 0.004\n\n[verify]\nbackends = ["cpu"]\n')
+    out = tmp_path / "out"
+    r = _invoke("build", config, "--out", out)
+    assert r.exit_code == 0, r.output
+    expected = plan_model_fp16(model_file, data, tolerance=0.004)
+    assert len(expected.keep_fp32) == 2
+    assert (out / "android" / PLAN_FILE).read_text() == expected.to_json()
+    report = json.loads((out / "build.json").read_text())
+    assert report["precision"] == "fp16" and report["fp32_tensors"] == sorted(expected.keep_fp32)
+    row = next(v for v in report["verification"] if v["target"] == "android")
+    assert row["ok"], row
+    manifest = json.loads((out / "dist" / "manifest.json").read_text())
+    assert manifest["fp32_tensors"] == sorted(expected.keep_fp32)
+    assert "2 tensors kept in float32" in r.output
