@@ -165,8 +165,12 @@ def android_project(model_bytes: bytes, model_name: str, opts: AndroidOptions) -
         files[CPP_DIR + rel] = text
     files[ASSETS + blob_asset] = em.blob
     files[ASSETS + labels_asset] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
-    dumped = [t.index for t in em.tensors if t.index not in g.inputs]
-    files[ASSETS + tensors_asset] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
+    # The index of the engine's debug dumps: the graph inputs first (the engine writes them, so a
+    # dump taken on a device can be replayed in the simulator), marked as inputs, then every
+    # tensor a kernel writes.
+    dumped = [tensor_record(plan.graph, i) | {"input": True} for i in g.inputs]
+    dumped += [tensor_record(plan.graph, t.index) for t in em.tensors if t.index not in g.inputs]
+    files[ASSETS + tensors_asset] = json.dumps({"tensors": dumped}, indent=1) + "\n"
 
     def qinfo(t):
         return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}

@@ -122,6 +122,8 @@ def app_info_plist(app_name: str) -> bytes:
         "CFBundleShortVersionString": "1.0",
         "CFBundleVersion": "1",
         "LSRequiresIPhoneOS": True,
+        # Files (and Finder) show Documents/, where the sample app writes its tensor dumps.
+        "LSSupportsOpeningDocumentsInPlace": True,
         "UIApplicationSceneManifest": {
             "UIApplicationSupportsMultipleScenes": False,
             "UISceneConfigurations": {
@@ -130,6 +132,7 @@ def app_info_plist(app_name: str) -> bytes:
                 ],
             },
         },
+        "UIFileSharingEnabled": True,
         "UILaunchScreen": {},
         "UISupportedInterfaceOrientations": ["UIInterfaceOrientationPortrait", "UIInterfaceOrientationLandscapeLeft",
                                              "UIInterfaceOrientationLandscapeRight"],
@@ -287,8 +290,12 @@ def ios_project(model_bytes: bytes, model_name: str, opts: IOSOptions) -> tuple[
         files[src + "cpp/" + rel] = text
     files[src + "Resources/model.mgw"] = em.blob
     files[src + "Resources/labels.json"] = json.dumps(labels, ensure_ascii=False, indent=1) + "\n"
-    dumped = [t.index for t in em.tensors if t.index not in g.inputs]
-    files[src + "Resources/tensors.json"] = json.dumps({"tensors": [tensor_record(plan.graph, i) for i in dumped]}, indent=1) + "\n"
+    # The index of the engine's debug dumps: the graph inputs first (the engine writes them, so a
+    # dump taken on a device can be replayed in the simulator), marked as inputs, then every
+    # tensor a kernel writes.
+    dumped = [tensor_record(plan.graph, i) | {"input": True} for i in g.inputs]
+    dumped += [tensor_record(plan.graph, t.index) for t in em.tensors if t.index not in g.inputs]
+    files[src + "Resources/tensors.json"] = json.dumps({"tensors": dumped}, indent=1) + "\n"
 
     def qinfo(t):
         return {"scale": t.quant.s if t.quant else 0.0, "zero_point": t.quant.zp if t.quant else 0}
