@@ -199,6 +199,23 @@ def test_device_style_dump_feeds_the_simulator(android, graph, x, tmp_path):
     assert header[:8] == ["index", "max", "abs", "max", "LSB", "rel", "equal", "cosine"] and "op" in header
 
 
+def test_dump_indexed_by_the_apps_tensors_json_replays_in_the_simulator(android, graph, x, tmp_path):
+    """What the sample apps write: the engine's .npy files indexed by the tensors.json asset the SDK
+    copies into the dump folder. That index lists the graph input (marked "input"), so compare
+    re-runs the simulator on the phone's own input: the unmodified project matches everywhere."""
+    keep = tmp_path / "keep"
+    r = invoke("host-cpu", "simulator", "--model", DEMO, "--project", android, "--input", x, "--keep", keep)
+    assert r.exit_code == 0, r.output
+    dump = keep / "host-cpu"
+    asset = next((android / "sdk" / "src" / "main" / "assets").glob("*/tensors.json"))
+    records = json.loads(asset.read_text())["tensors"]
+    assert [rec["index"] for rec in records if rec.get("input")] == list(graph.inputs)
+    shutil.copy(asset, dump / INDEX_FILE)
+    r = invoke(dump, "simulator", "--model", DEMO)  # no --input: the dump's graph input is used
+    assert r.exit_code == 0, r.output
+    assert "within tolerance" in r.stdout
+
+
 def _litert() -> bool:
     try:
         import ai_edge_litert  # noqa: F401
