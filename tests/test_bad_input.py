@@ -381,7 +381,7 @@ def test_missing_files(conv_file, tmp_path):
     assert_one_line(invoke(["simulate", str(conv_file), "--input", str(x), "--labels", str(tmp_path / "l.txt")]),
                     r"l.txt: cannot read labels")
     assert_one_line(invoke(["extract", str(missing), "--out", str(tmp_path / "w")]), r"nope.tflite: cannot read")
-    assert_one_line(invoke(["compare", str(tmp_path / "a"), str(x)]), r"a: no such file or directory")
+    assert_one_line(invoke(["compare", str(tmp_path / "a"), str(x)]), r"/a': no such file or directory; expected a dump directory, a .npy file")
 
 
 def test_real_process(tmp_path):
