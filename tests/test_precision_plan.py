@@ -290,6 +290,32 @@ def test_generate_with_calibration_writes_and_follows_the_plan(model_file, npy_d
     assert r.exit_code != 0 and PLAN_FILE in r.output and "changed since they were generated" in r.output
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast", "ignore:invalid value encountered in subtract")
+def test_simulate_follows_a_projects_precision_plan(model_file, npy_dir, tmp_path):
+    """`simulate --precision-plan precision_plan.json` runs fp16 as the project does: its dump is the
+    planned simulator's, finite where all-fp16 gives NaN; a plan at another precision is an error."""
+    from mobilegen.export import plan_for_precision
+    from mobilegen.precision_plan import PLAN_FILE, plan_fp16
+    from mobilegen.sim.runner import Simulator
+
+    g = _graph(model_file.read_bytes())
+    out = tmp_path / "proj"
+    assert _invoke("generate", model_file, "--target", "android", "--out", out, "--precision", "fp16",
+                   "--calibration", npy_dir).exit_code == 0
+    x = next(iter(sorted(npy_dir.glob("*.npy"))))
+    t_out = g.outputs[0]
+    r = _invoke("simulate", model_file, "--input", x, "--precision-plan", out / PLAN_FILE, "--dump-dir", tmp_path / "d")
+    assert r.exit_code == 0, r.output
+    keep = plan_fp16(g, _samples(g)).keep_fp32
+    expected = Simulator(plan_for_precision(g, "fp16", keep_fp32=keep)[0]).run([np.load(x)])
+    got = np.load(tmp_path / "d" / f"{t_out}.npy")
+    assert np.isfinite(got).all() and np.array_equal(got, expected[t_out])
+    r = _invoke("simulate", model_file, "--input", x, "--precision", "fp16", "--dump-dir", tmp_path / "all")
+    assert r.exit_code == 0 and not np.isfinite(np.load(tmp_path / "all" / f"{t_out}.npy")).all()
+    r = _invoke("simulate", model_file, "--input", x, "--precision", "fp32", "--precision-plan", out / PLAN_FILE)
+    assert r.exit_code != 0 and "a plan for precision fp16, not fp32" in r.output
+
+
 def test_generate_calibration_from_images(model_file, tmp_path):
     """An image folder: decoded and normalized as the SDK does (the model has no metadata: the
     default mean and std), the tensors kept are those of the .npy route's analysis of the same pixels."""

@@ -31,6 +31,10 @@ def simulate_cmd(
     precision: Precision = typer.Option(
         None, "--precision", help="As the engine runs it: int8 (integer kernels), fp16 (float kernels, every stored float rounded to float16) or fp32; an int8 model at fp16/fp32 runs dequantized, like TFLite's GPU delegate. Default: the model's own."
     ),
+    precision_plan: Path = typer.Option(
+        None, "--precision-plan", exists=True, dir_okay=False,
+        help="A project's precision_plan.json: simulate fp16 as that project runs it, its kept tensors in float32 (implies --precision fp16).",
+    ),
 ) -> None:
     """Run the model in the bit-exact numpy simulator of the GPU kernels."""
     # Everything that can be the user's mistake is checked before the first progress line, so an
@@ -42,7 +46,14 @@ def simulate_cmd(
         t_in = g.tensors[g.inputs[0]]
         mean, std = image_normalization(meta, t_in.shape[-1] if t_in.shape else 1, mean=mean, std=std,
                                         default_mean=DEFAULT_MEAN, default_std=DEFAULT_STD, source=str(model))
-    plan, _ = plan_for_precision(g, precision.value if precision else None)
+    keep = frozenset()
+    if precision_plan is not None:
+        from mobilegen.precision_plan import keep_set_from_json
+
+        if precision is not None and precision.value != "fp16":
+            raise UserInputError(f"--precision-plan {precision_plan}: a plan for precision fp16, not {precision.value}")
+        precision, keep = Precision("fp16"), keep_set_from_json(precision_plan.read_text(), str(precision_plan))
+    plan, _ = plan_for_precision(g, precision.value if precision else None, keep_fp32=keep)
     if len(input) != len(g.inputs):
         names = ", ".join(g.tensors[i].describe() for i in g.inputs)
         raise UserInputError(f"{len(input)} --input given; the model has {len(g.inputs)} inputs: {names}")
