@@ -293,7 +293,7 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     """Build each project's engine here and run it on each backend; compare every tensor with the
     simulator at the project's precision. Also the simulator against LiteRT's reference kernels on
     the same input, when LiteRT is installed. `into` gets the precision and the input's picture."""
-    from mobilegen.compare import compare_paths
+    from mobilegen.compare import PRECISION_TOLERANCES, compare_paths
     from mobilegen.dump import write_dump
     from mobilegen.evaluate import tflite_normalization
     from mobilegen.export import plan_for_precision
@@ -319,6 +319,7 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     plan, precision = plan_for_precision(g, cfg.get("targets", "precision"), keep_fp32=keep)
     if into is not None:
         into.precision, into.verify_image = precision, image
+    lsb_tol, rtol = PRECISION_TOLERANCES[precision]
     sim = Simulator(plan)
     write_dump(root / "simulator", plan.graph, sim.run([x]), folded_tensors(plan))
     try:
@@ -344,7 +345,8 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
             progress(f"running the {platform} engine on the {backend} backend")
             report = run_host(runner, project, root / "input.npy", root / f"{name}.npy", dump_dir=root / name,
                               backend=backend, repeat=4)
-            ok, detail = _compare_detail(compare_paths(root / name, root / "simulator"))
+            # held to compare's tolerances at this precision, as `compare` and the report hold it
+            ok, detail = _compare_detail(compare_paths(root / name, root / "simulator", lsb_tol, rtol))
             timing, timings = "", None
             if "first_run_ms" in report:
                 timing = f"cold {report['first_run_ms']:.1f} ms, warm {report['best_warm_run_ms']:.1f} ms"

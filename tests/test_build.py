@@ -187,3 +187,23 @@ def test_failed_verification_prints_the_summary_then_exits_1(tmp_path, monkeypat
     assert r.exit_code == 1, r.output
     assert json.loads(r.stdout)["ok"] is False and r.stdout == (dist / "manifest.json").read_text()
     assert "error: verification failed: android cpu" in r.stderr
+
+
+@pytest.mark.slow
+def test_build_at_fp16_holds_the_engine_to_the_fp16_tolerance(tmp_path):
+    """targets.precision = "fp16" on the demo's int8 model (no dataset, so no precision plan): the
+    engine's whole run spreads from the fp16 simulator by a few 1e-3 (tests/test_fp16.py), which is
+    within compare's fp16 tolerance; held to the fp32 contract (5e-5) it would fail."""
+    _toolchain()
+    model = tmp_path / "model.tflite"
+    shutil.copy(DEMO_MODEL, model)
+    config = tmp_path / "mobilegen.toml"
+    config.write_text('[targets]\nplatforms = ["android"]\nprecision = "fp16"\n\n[verify]\nbackends = ["cpu"]\n')
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["build", str(config), "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "build.json").read_text())
+    assert report["precision"] == "fp16" and report["fp32_tensors"] is None
+    row = next(v for v in report["verification"] if v["target"] == "android")
+    assert row["ok"] and row["detail"].startswith("within tolerance"), row
+    assert "no precision plan, every float tensor is stored as fp16" in r.output
