@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mobilegen import __version__
-from mobilegen.cli import build, compare, convert, evaluate, extract, generate, inspect, pull, simulate, train, verify
+from mobilegen.cli import build, compare, dataset, convert, evaluate, extract, generate, inspect, pull, simulate, train, verify
 from mobilegen.cli.common import set_debug
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command("compare")(compare.compare_cmd)
 app.command("generate")(generate.generate_cmd)
 app.command("verify")(verify.verify_cmd)
 app.command("pull")(pull.pull_cmd)
+app.add_typer(dataset.dataset_app, name="dataset")
 
 
 def main() -> None:
