@@ -113,7 +113,7 @@ def test_labelme_shapes_flags_and_pixels(tmp_path):
     save(tmp_path / "src" / "img.png", a)
     labelme(tmp_path / "src" / "img.json", [
         shape("cat", [[30, 20], [2, 3]]),  # corners dragged bottom-right to top-left
-        shape("dog", [[5.5, 4.2], [20, 9.9], [12.1, 25]], "polygon"),
+        shape("dog", [[5.5, 4.2], [20.3, 9.9], [12.1, 24.6]], "polygon"),
         shape("ball", [[20, 15], [24, 18]], "circle"),  # radius 5
         shape("Cat", [[0, 0], [4, 4]]),  # case-folded into the first spelling's folder
         shape("nose", [[3, 3]], "point"),
@@ -124,7 +124,7 @@ def test_labelme_shapes_flags_and_pixels(tmp_path):
     r = import_annotations(tmp_path / "src", "labelme", tmp_path / "out")
     got = crops(r)
     assert np.array_equal(pixels(got["s0"]), a[3:20, 2:30])
-    assert np.array_equal(pixels(got["s1"]), a[4:25, 5:20])  # floor(min) .. ceil(max)
+    assert np.array_equal(pixels(got["s1"]), a[4:25, 5:21])  # floor(min) .. ceil(max)
     assert np.array_equal(pixels(got["s2"]), a[10:20, 15:25])
     assert np.array_equal(pixels(got["s3"]), a[0:4, 0:4])
     assert np.array_equal(pixels(got["s7"]), a[2:8, 1:6])
@@ -443,6 +443,19 @@ def test_same_stem_in_two_folders_and_rerun_identical(tmp_path):
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*.png")} == before
     assert "(4 unchanged)" in r2.summary()
     assert not (out / WORK_DIR).exists()
+
+
+def test_existing_folder_spelling_and_progress(tmp_path):
+    src = tmp_path / "src"
+    save(src / "img.png", noise(18))
+    labelme(src / "a.json", [shape("cat", [[0, 0], [9, 9]]), shape("dog", [[0, 0], [9, 9]])])
+    labelme(src / "b.json", [shape("DOG", [[0, 0], [9, 9]])])
+    out = tmp_path / "out"
+    (out / "Cat").mkdir(parents=True)  # a class folder from an earlier fetch or import
+    calls = []
+    r = import_annotations(src, "labelme", out, on_progress=lambda files, n: calls.append((files, n)))
+    assert [c.folder for c in r.written] == ["Cat", "dog", "dog"]
+    assert calls == [(1, 2), (2, 3)]
 
 
 def test_output_inside_source_is_not_read_back(tmp_path):
