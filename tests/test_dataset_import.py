@@ -52,7 +52,7 @@ def labelme(path: Path, shapes, image="img.png", w=W, h=H, flags=None, data=None
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"version": "5.4.1", "flags": flags or {}, "shapes": shapes, "imagePath": image,
            "imageData": data, "imageHeight": h, "imageWidth": w}
-    path.write_text(json.dumps(doc, indent=2))
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
 
@@ -91,7 +91,7 @@ def voc(path: Path, objects, filename="img.png", w=W, h=H, img_path=None, depth=
 \t</size>
 \t<segmented>0</segmented>{objs}
 </annotation>
-""")
+""", encoding="utf-8")
     return path
 
 
@@ -146,10 +146,13 @@ def test_labelme_image_data_fallback_and_missing_image(tmp_path):
     data = base64.b64encode(buf.getvalue()).decode()
     src = tmp_path / "src"
     labelme(src / "embedded.json", [shape("cat", [[1, 2], [11, 12]])], image="moved/away.png", data=data)
+    bom = labelme(src / "bom.json", [shape("chat", [[1, 2], [11, 12]])], image="moved/away.png", data=data)
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())  # as Windows editors save it
     labelme(src / "nothing.json", [shape("cat", [[1, 2], [11, 12]])], image="gone.png")
     labelme(src / "badb64.json", [shape("cat", [[1, 2], [11, 12]])], image="gone.png", data="!!!not base64 or image")
     r = import_annotations(src, "labelme", tmp_path / "out")
     assert np.array_equal(pixels(crops(r, "embedded.json")["s0"]), a[2:12, 1:11])
+    assert np.array_equal(pixels(crops(r, "bom.json")["s0"]), a[2:12, 1:11])
     assert ("embedded.json", "image moved/away.png not found; used the embedded imageData") in r.notes
     why = skips(r)
     assert "image 'gone.png' not found" in why[("nothing.json", None)] and "no imageData" in why[("nothing.json", None)]
@@ -252,6 +255,7 @@ def test_voc_one_based_inclusive_boxes_difficult_truncated(tmp_path):
         ("cat", 3, 5, 7.6, 9.2),  # decimals, as some converters write: rounded
         ("bird", 5, 5, 20, 20, 1),  # difficult
         ("fish", 30, 2, 40, 12, 0, 1),  # truncated
+        ("\n\t\tcafé  noir\n", 1, 1, 2, 2),  # labelImg writes UTF-8; whitespace is collapsed
     ])
     r = import_annotations(src, "voc", tmp_path / "out")
     got = crops(r)
@@ -263,6 +267,7 @@ def test_voc_one_based_inclusive_boxes_difficult_truncated(tmp_path):
     assert r.ok  # difficult objects are skipped by design
     assert {c.item: c.note for c in r.written}["o4"] == "truncated"
     assert [c.box for c in r.written if c.item == "o0"] == [(0, 0, 10, 8)]
+    assert {c.item: c.folder for c in r.written}["o5"] == "café noir"
 
     r = import_annotations(src, "voc", tmp_path / "out2", keep_difficult=True)
     assert np.array_equal(pixels(crops(r)["o3"]), a[4:20, 4:20])
@@ -469,6 +474,7 @@ def test_output_inside_source_is_not_read_back(tmp_path):
         import_annotations(src, "labelme", tmp_path)
     with pytest.raises(UserInputError, match="no .json files found"):
         import_annotations(tmp_path / "src" / "out" / "cat", "labelme", tmp_path / "o")
+    assert not (tmp_path / "o").exists()  # nothing to import: no output folder either
     with pytest.raises(UserInputError, match="margin"):
         import_annotations(src, "labelme", tmp_path / "o", margin=-0.1)
 

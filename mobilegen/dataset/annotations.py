@@ -43,6 +43,7 @@ import base64
 import binascii
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -419,6 +420,8 @@ def _labelme(path: Path, rel: str, opts: _Options) -> _FileResult:
 
 def _read_json(path: Path):
     data = _read_bytes(path)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as Windows editors write
+        data = data[3:]
     try:
         return json.loads(data)
     except UnicodeDecodeError as e:
@@ -667,6 +670,10 @@ def import_annotations(
     out = out.resolve()
     if out == source or out in source.parents:
         raise UserInputError(f"{out}: the output folder contains the annotations ({source}); choose a folder outside them")
+    files = _annotation_files(source, SUFFIX[fmt], out)
+    first = next(files, None)
+    if first is None:
+        raise UserInputError(f"{source}: no {SUFFIX[fmt]} files found; expected {fmt} annotations")
     out.mkdir(parents=True, exist_ok=True)
 
     base = source.parent if source.is_file() else source
@@ -685,8 +692,7 @@ def import_annotations(
             return rel, _Bad(f"cannot read: {e.strerror or e}")
 
     workers = jobs or min(4, os.cpu_count() or 1)
-    files = _annotation_files(source, SUFFIX[fmt], out)
-    for outcome in ordered_map(work, files, workers):
+    for outcome in ordered_map(work, itertools.chain([first], files), workers):
         if outcome.error is not None:  # a bug: let it show
             raise outcome.error
         rel, res = outcome.value
@@ -705,8 +711,6 @@ def import_annotations(
             report.skipped += [Skip(rel, it, lab, why, prob) for it, lab, why, prob in res.skips]
         if on_progress is not None:
             on_progress(report.files, len(report.written))
-    if report.files == 0:
-        raise UserInputError(f"{source}: no {SUFFIX[fmt]} files found; expected {fmt} annotations")
     work_dir = out / WORK_DIR
     if work_dir.is_dir() and not any(work_dir.iterdir()):
         work_dir.rmdir()
