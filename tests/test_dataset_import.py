@@ -539,3 +539,34 @@ def test_cli_real_subprocess(dataset, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("imported 2 crops into 2 class folders") and r.stderr == ""
     assert scan_folder(out).classes == ["cat", "dog"]
+
+
+def test_source_formats_and_modes_keep_pixels(tmp_path):
+    """JPEG, grayscale, palette with transparency, 16-px GIF: crops are PNG with the decoded pixels;
+    the ICC profile comes along, EXIF does not."""
+    from PIL import ImageCms
+
+    src = tmp_path / "src"
+    a = noise(19)
+    save(src / "photo.jpg", a, quality=90, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    save(src / "gray.png", a[..., 0])
+    pal = Image.fromarray(a).quantize(16)
+    pal.info["transparency"] = 0
+    pal.save(src / "pal.png", transparency=0)
+    Image.fromarray(a[:16, :16]).convert("P").save(src / "tiny.gif")
+    for name in ("photo.jpg", "gray.png", "pal.png", "tiny.gif"):
+        labelme(src / (name + ".json"), [shape("x", [[2, 1], [12, 9]])], image=name, w=16 if "tiny" in name else W,
+                h=16 if "tiny" in name else H)
+    r = import_annotations(src, "labelme", tmp_path / "out")
+    got = {c.annotation: tmp_path / "out" / c.path for c in r.written}
+    assert r.ok and len(got) == 4
+    for name, mode in (("photo.jpg", "RGB"), ("gray.png", "L"), ("pal.png", "RGBA"), ("tiny.gif", "RGB")):
+        with Image.open(src / name) as im:
+            want = np.asarray(im.convert(mode).crop((2, 1, 12, 9)))
+            icc = im.info.get("icc_profile")
+        with Image.open(got[name + ".json"]) as crop:
+            assert crop.format == "PNG" and crop.mode == mode, name
+            assert np.array_equal(np.asarray(crop), want), name
+            assert crop.info.get("icc_profile") == icc and "exif" not in crop.info, name
+    with Image.open(src / "photo.jpg") as im:
+        assert im.info.get("icc_profile")  # so the loop above saw one kept
