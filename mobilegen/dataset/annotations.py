@@ -420,10 +420,8 @@ def _labelme(path: Path, rel: str, opts: _Options) -> _FileResult:
 
 def _read_json(path: Path):
     data = _read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as Windows editors write
-        data = data[3:]
     try:
-        return json.loads(data)
+        return json.loads(data)  # bytes: UTF-8/16/32, with or without a byte order mark
     except UnicodeDecodeError as e:
         raise _Bad(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
