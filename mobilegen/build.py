@@ -294,14 +294,12 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     simulator at the project's precision. Also the simulator against LiteRT's reference kernels on
     the same input, when LiteRT is installed. `into` gets the precision and the input's picture."""
     from mobilegen.compare import PRECISION_TOLERANCES, compare_paths
-    from mobilegen.dump import write_dump
     from mobilegen.evaluate import tflite_normalization
     from mobilegen.export import plan_for_precision
     from mobilegen.inputs import load_input
-    from mobilegen.plan import folded_tensors
-    from mobilegen.sim.runner import Simulator
     from mobilegen.tflite.reader import read_model
     from mobilegen.verify.host import build_host, run_host
+    from mobilegen.verify.sources import Setup, make_dump
 
     buf = model.read_bytes()
     g = read_model(buf, source=str(model))
@@ -320,8 +318,8 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
     if into is not None:
         into.precision, into.verify_image = precision, image
     lsb_tol, rtol = PRECISION_TOLERANCES[precision]
-    sim = Simulator(plan)
-    write_dump(root / "simulator", plan.graph, sim.run([x]), folded_tensors(plan))
+    reference = Setup(model, buf, g, plan, precision, project=None, inputs=[x])
+    make_dump("simulator", reference, root / "simulator")
     try:
         from mobilegen.verify.reference import run_reference
     except ImportError:  # the verify extra (LiteRT) is not installed
@@ -334,7 +332,7 @@ def stage_verify(cfg: BuildConfig, src: ModelSource, model: Path, projects: dict
         notes.append("simulator vs LiteRT not compared: ai-edge-litert (the verify extra) is not installed")
     elif precision == plan_for_precision(g)[1]:
         progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
-        write_dump(root / "litert", g, run_reference(buf, x))
+        make_dump("litert", reference, root / "litert")
         ok, detail = _compare_detail(compare_paths(root / "simulator", root / "litert"))
         results.append(Verification("simulator", "LiteRT BUILTIN_REF", ok, detail, dump=root / "litert"))
     for platform, project in projects.items():

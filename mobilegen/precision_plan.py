@@ -155,6 +155,19 @@ def keep_set_from_json(text: str, source: str = PLAN_FILE) -> frozenset[int]:
     return frozenset(keep)
 
 
+def project_keep_fp32(project: Path, options: dict) -> frozenset[int]:
+    """The float tensors a generated fp16 project stores in float32: the keep set its provenance
+    records in `options` (what the engine was generated with), else its precision_plan.json's;
+    else none. `compare --project` and `verify --report` both read a project's plan through here."""
+    kept = options.get("fp32_tensors")
+    if kept is not None:
+        if not isinstance(kept, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in kept):
+            raise UserInputError(f"{project}: fp32_tensors in its provenance should list tensor indices, got {kept!r}")
+        return frozenset(kept)
+    path = Path(project) / PLAN_FILE
+    return keep_set_from_json(path.read_text(), str(path)) if path.is_file() else frozenset()
+
+
 # --------------------------------------------------------------------------------------------------
 # The analysis
 # --------------------------------------------------------------------------------------------------

@@ -465,7 +465,8 @@ def test_verify_report_fp16_project_follows_its_keep_set(dumps: Dumps, tmp_path:
     The run here is that simulator's own dump, so no engine is built."""
     import json
 
-    from mobilegen.cli.verify import _keep_fp32, write_verify_report
+    from mobilegen.cli.verify import write_verify_report
+    from mobilegen.precision_plan import project_keep_fp32 as _keep_fp32
     from mobilegen.dump import write_dump
     from mobilegen.export import plan_for_precision
     from mobilegen.plan import folded_tensors

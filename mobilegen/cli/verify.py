@@ -106,30 +106,6 @@ def _model_inputs(model: Path, inputs: list[Path]) -> tuple:
     return g, [load_input(p, g.tensors[i]) for p, i in zip(inputs, g.inputs)]
 
 
-def _options(project: Path) -> dict:
-    import json
-
-    from mobilegen.targets.writer import PROVENANCE
-
-    try:
-        options = json.loads((Path(project) / PROVENANCE).read_text()).get("options", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return options if isinstance(options, dict) else {}
-
-
-def _keep_fp32(project: Path, options: dict) -> frozenset[int]:
-    """The float tensors a planned fp16 project stores in float32: the keep set its provenance
-    records (what the engine was generated with), else its precision_plan.json's; else none."""
-    from mobilegen.precision_plan import PLAN_FILE, keep_set_from_json
-
-    kept = options.get("fp32_tensors")
-    if isinstance(kept, list) and all(isinstance(i, int) for i in kept):
-        return frozenset(kept)
-    path = Path(project) / PLAN_FILE
-    return keep_set_from_json(path.read_text(), str(path)) if path.is_file() else frozenset()
-
-
 def _hybrid(g) -> bool:
     """A dynamic-range model: float activations into ops that take 8-bit weights directly."""
     return any(op.opcode != "DEQUANTIZE" and any(i >= 0 and g.tensors[i].is_const and g.tensors[i].dtype == "int8"
@@ -147,21 +123,17 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     one more row at the model's own precision, each engine run; then the report page. Exits 1
     (ToleranceExceeded) after writing it when a run is over tolerance."""
     from mobilegen.compare import compare_paths, describe_divergence, first_divergence
-    from mobilegen.dump import write_dump
-    from mobilegen.export import default_precision, plan_for_precision
-    from mobilegen.plan import folded_tensors
+    from mobilegen.export import default_precision
     from mobilegen.report import BackendRun, ReportData, tolerances, write_report
-    from mobilegen.sim.runner import Simulator
     from mobilegen.verify.host import detect_project
+    from mobilegen.verify.sources import make_dump, project_info, project_options, setup
 
-    buf = Path(model).read_bytes()
-    g, xs = _model_inputs(model, inputs)
-    options = _options(project)
-    keep = _keep_fp32(project, options)
-    plan, precision = plan_for_precision(g, options.get("precision"), keep)
+    # The project's precision and fp16 plan, as compare --project reads them.
+    s = setup(Path(model), None, project)
+    g, s.inputs = _model_inputs(model, inputs)
+    options, keep, precision = project_options(project), project_info(project).keep_fp32, s.precision
     progress(f"running the simulator at {precision} on the same input (the report's reference)")
-    sim_dump = work / "simulator"
-    write_dump(sim_dump, plan.graph, Simulator(plan).run(xs), folded_tensors(plan))
+    sim_dump = make_dump("simulator", s, work / "simulator")
     notes = []
     if keep:
         notes.append(f"precision plan: {len(keep)} float tensors stored in float32, the others in float16; the simulator "
@@ -169,7 +141,7 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     backend_runs = []
     if precision == default_precision(g):
         try:
-            from mobilegen.verify.reference import run_reference
+            import mobilegen.verify.reference  # noqa: F401
         except ImportError:  # the verify extra (LiteRT) is not installed
             notes.append("simulator vs LiteRT not compared: ai-edge-litert (the verify extra) is not installed")
         else:
@@ -178,8 +150,7 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
                              "activations at run time)")
             else:
                 progress("running LiteRT's reference kernels (BUILTIN_REF) on the same input")
-                write_dump(work / "litert", g, run_reference(buf, xs if len(xs) > 1 else xs[0]))
-                backend_runs.append(BackendRun("LiteRT BUILTIN_REF", work / "litert"))
+                backend_runs.append(BackendRun("LiteRT BUILTIN_REF", make_dump("litert", s, work / "litert")))
     else:
         notes.append(f"simulator vs LiteRT not compared: the project runs at {precision}, LiteRT at the model's own "
                      f"precision ({default_precision(g)})")
@@ -199,8 +170,8 @@ def write_verify_report(report: Path, project: Path, model: Path, inputs: list[P
     lsb_tol, rtol = tolerances(precision)
     failed = []
     for run in backend_runs:
-        rows = compare_paths(run.dump, sim_dump, lsb_tol=lsb_tol, rtol=rtol, graph=plan.graph)
-        first = first_divergence(rows, plan.graph)
+        rows = compare_paths(run.dump, sim_dump, lsb_tol=lsb_tol, rtol=rtol, graph=s.plan_graph)
+        first = first_divergence(rows, s.plan_graph)
         compared = sum(not r.skipped for r in rows)
         typer.echo(f"{run.name} vs the simulator: " + (describe_divergence(first, rows) if first else
                                                         f"all {compared} tensors within tolerance"))

@@ -28,7 +28,6 @@ from mobilegen.ir.graph import Graph
 
 KEYWORDS = ("simulator", "litert", "host-gpu", "host-cpu")
 PROJECT_RECORD = "mobilegen.json"  # mobilegen.targets.writer.PROVENANCE
-PRECISION_PLAN = "precision_plan.json"  # fp16 precision planning's record in the project, when any
 
 
 def is_keyword(side: str) -> bool:
@@ -58,33 +57,37 @@ class ProjectInfo:
     keep_fp32: frozenset[int]  # fp16 tensors kept in float32 by precision planning, when any
 
 
+def _provenance(project: Path) -> dict:
+    """The project's provenance record (mobilegen.json), {} when it has none."""
+    record = Path(project) / PROJECT_RECORD
+    if not record.is_file():
+        return {}
+    try:
+        data = json.loads(record.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("options") or {}, dict):
+            raise ValueError("expected an object with an options object")
+    except ValueError as e:
+        raise UserInputError(f"{record}: not a mobilegen provenance record ({e})") from None
+    return data
+
+
+def project_options(project: Path) -> dict:
+    """The options a project was generated with (precision, labels, fp32_tensors, ...), from its
+    provenance record; {} when it has none."""
+    return _provenance(project).get("options") or {}
+
+
 def project_info(project: Path) -> ProjectInfo:
     """What a generated project says about itself: its target (verify.host.detect_project), and
     from its provenance record the precision and model digest it was generated with."""
+    from mobilegen.precision_plan import project_keep_fp32
     from mobilegen.verify.host import detect_project
 
     project = Path(project)
     target = detect_project(project).target
-    record = project / PROJECT_RECORD
-    options, sha = {}, None
-    if record.is_file():
-        try:
-            data = json.loads(record.read_text())
-            options, sha = data.get("options") or {}, data.get("model_sha256")
-        except (ValueError, AttributeError) as e:
-            raise UserInputError(f"{record}: not a mobilegen provenance record ({e})") from None
-    keep = options.get("fp32_tensors") or options.get("keep_fp32") or []
-    plan_file = project / PRECISION_PLAN
-    if plan_file.is_file():
-        try:
-            keep = json.loads(plan_file.read_text()).get("keep_fp32", keep)
-        except (ValueError, AttributeError) as e:
-            raise UserInputError(f"{plan_file}: not a mobilegen precision plan ({e})") from None
-    try:
-        keep_set = frozenset(int(i) for i in keep)
-    except (TypeError, ValueError):
-        raise UserInputError(f"{project}: keep_fp32 should list tensor indices, got {keep!r}") from None
-    return ProjectInfo(target, options.get("precision"), sha, keep_set)
+    data = _provenance(project)
+    options = data.get("options") or {}
+    return ProjectInfo(target, options.get("precision"), data.get("model_sha256"), project_keep_fp32(project, options))
 
 
 @dataclass
