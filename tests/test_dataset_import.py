@@ -149,6 +149,7 @@ def test_labelme_image_data_fallback_and_missing_image(tmp_path):
     bom = labelme(src / "bom.json", [shape("chat", [[1, 2], [11, 12]])], image="moved/away.png", data=data)
     bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())  # as Windows editors save it
     labelme(src / "nothing.json", [shape("cat", [[1, 2], [11, 12]])], image="gone.png")
+    labelme(src / "noimage.json", [shape("cat", [[1, 2], [11, 12]])], image=None)
     labelme(src / "badb64.json", [shape("cat", [[1, 2], [11, 12]])], image="gone.png", data="!!!not base64 or image")
     r = import_annotations(src, "labelme", tmp_path / "out")
     assert np.array_equal(pixels(crops(r, "embedded.json")["s0"]), a[2:12, 1:11])
@@ -157,7 +158,8 @@ def test_labelme_image_data_fallback_and_missing_image(tmp_path):
     why = skips(r)
     assert "image 'gone.png' not found" in why[("nothing.json", None)] and "no imageData" in why[("nothing.json", None)]
     assert "imageData" in why[("badb64.json", None)]
-    assert not r.ok and len(r.problems) == 2
+    assert why[("noimage.json", None)] == "no imagePath and no imageData: nothing to crop from"
+    assert not r.ok and len(r.problems) == 3
 
 
 def test_exif_orientation_labelme_upright_voc_raw(tmp_path):

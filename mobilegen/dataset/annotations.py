@@ -372,7 +372,10 @@ def _labelme(path: Path, rel: str, opts: _Options) -> _FileResult:
         if image_path:
             res.notes.append(f"image {image_path} not found; used the embedded imageData")
     else:
-        raise _Bad(f"image {image_path!r} not found" + (" (looked next to the file" + (f" and in {opts.images}" if opts.images else "") + ") and no imageData" if image_path else "; no imagePath and no imageData"))
+        if not image_path:
+            raise _Bad("no imagePath and no imageData: nothing to crop from")
+        where = "next to the file" + (f" and in {opts.images}" if opts.images else "")
+        raise _Bad(f"image {image_path!r} not found (looked {where}) and no imageData")
     im, note = _check_size(im, tuple(declared), True, "the image")
     if note:
         res.notes.append(note)
