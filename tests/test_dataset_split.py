@@ -305,3 +305,24 @@ def test_split_cli_and_subprocess(source, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "copied" in p.stdout and "left out 1 corrupt image: b/broken.png" in p.stdout
     assert side_of(sub) == side_of(out)
+
+
+def test_a_tampered_manifest_cannot_remove_files_outside_the_split(tmp_path):
+    src = tmp_path / "src"
+    for i in range(3):
+        save(textured(i), src / "x" / f"{i}.png")
+        save(textured(20 + i), src / "y" / f"{i}.png")
+    out = tmp_path / "out"
+    split_folder(src, out, jobs=1)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    man = json.loads((out / MANIFEST).read_text())
+    man["files"] += ["../victim.txt", "split.json", "train/x"]
+    (out / MANIFEST).write_text(json.dumps(man))
+    split_folder(src, out, jobs=1)  # names outside OUT/<split>/<class>/ are not its to remove
+    assert victim.read_text() == "keep" and (out / MANIFEST).is_file()
+    man["files"].append("train/../../victim.txt")
+    (out / MANIFEST).write_text(json.dumps(man))
+    with pytest.raises(UserInputError, match="resolves outside"):
+        split_folder(src, out, jobs=1)
+    assert victim.read_text() == "keep"

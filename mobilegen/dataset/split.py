@@ -265,8 +265,9 @@ def split_folder(
     out.mkdir(parents=True, exist_ok=True)
     if prev is not None:
         for rel in prev["files"]:
-            if isinstance(rel, str) and rel not in planned:
-                dst = inside(out, *rel.split("/"))
+            parts = rel.split("/") if isinstance(rel, str) else []
+            if len(parts) >= 3 and parts[0] in SPLITS and rel not in planned:  # only images it placed
+                dst = inside(out, *parts)  # a tampered split.json cannot point outside OUT
                 if dst.is_file() or dst.is_symlink():
                     dst.unlink()
                     rep.removed += 1
