@@ -79,6 +79,7 @@ bench: setup
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/evaluate.py
 	$(PY) benchmarks/demo.py
+	$(PY) benchmarks/dataset.py
 
 clean:
 	rm -rf $(DEMO) tests/.model_cache .pytest_cache
