@@ -209,7 +209,10 @@ def test_status_codes_and_connection_resets(http_server, tmp_path):
     http_server.add("/broken", b"oops", "text/plain", status=500)
     http_server.reset("/reset")
     http_server.flaky("/too-long", image("PNG", 11), "image/png", failures=1, status=429, retry_after=3600)
-    csv_path = write_csv(tmp_path / "u.csv", [(http_server.url(p), "a") for p in ["/missing", "/gone", "/broken", "/reset", "/too-long"]])
+    http_server.add("/tls", image("PNG", 11), "image/png")
+    rows = [(http_server.url(p), "a") for p in ["/missing", "/gone", "/broken", "/reset", "/too-long"]]
+    rows.append((http_server.url("/tls").replace("http:", "https:"), "a"))  # TLS to a plain HTTP server
+    csv_path = write_csv(tmp_path / "u.csv", rows)
     report = fetch_urls(csv_path, tmp_path / "out", **FAST)
     failed = by_url(report.failed)
     assert failed["missing"].reason == "HTTP 404 Not Found" and http_server.hits["/missing"] == 1
@@ -220,6 +223,7 @@ def test_status_codes_and_connection_resets(http_server, tmp_path):
     # A Retry-After over the cap fails the row at once instead of sleeping an hour.
     assert failed["too-long"].reason == "HTTP 429 Too Many Requests; Retry-After 3600 s is over the 60 s cap"
     assert http_server.hits["/too-long"] == 1
+    assert failed["tls"].reason.startswith("TLS: ") and failed["tls"].attempts == 1  # not retried
 
 
 @pytest.mark.parametrize("status, retry_after", [(500, None), (503, None), (429, "1"), ("reset", None)])
@@ -459,8 +463,7 @@ def test_killed_run_resumes_cleanly(http_server, tmp_path):
         end = time.monotonic() + 15
         while time.monotonic() < end:
             done = log.read_bytes().count(b"\n") if log.exists() else 0
-            parts = list(partial.glob("*.part")) if partial.exists() else []
-            if done == 3 and len(parts) == 2:  # (the partial files' bytes may still sit in write buffers)
+            if done == 3 and http_server.in_flight == 2:  # three kept, both drips mid-body
                 break
             time.sleep(0.02)
         else:
@@ -471,6 +474,7 @@ def test_killed_run_resumes_cleanly(http_server, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     files = class_files(out)
     assert sorted(files) == sorted(f"k/{sha_name(b, '.png')}" for b in fast.values())
+    assert len(list(partial.glob("*.part"))) == 2  # the interrupted downloads: hidden, cleared by the next run
     for rel in files:
         inspect_image(out / rel)  # each one complete and decodable
     before = _stat(out)
@@ -478,10 +482,38 @@ def test_killed_run_resumes_cleanly(http_server, tmp_path):
     for p, body in slow.items():
         http_server.add(p, body, "image/png")
     report = fetch_urls(csv_path, out, **FAST)
-    assert dict(http_server.hits) == {p: 1 for p in slow}
+    assert dict(http_server.hits) == {p: 1 for p in slow}, (log.read_text(), report.to_json())
     assert len(report.fetched) == 2 and [e.kind for e in report.skipped] == ["done"] * 3 and report.ok
     assert {k: v for k, v in _stat(out).items() if k in before} == before
     assert not partial.exists()
+
+
+def test_ctrl_c_stops_at_once_and_says_how_to_resume(http_server, tmp_path):
+    """SIGINT while one download waits for its first byte and another drips: the open connections
+    are shut down, so the command ends now, not when the 30 s timeout or deadline would."""
+    http_server.add("/f", image("PNG", 420), "image/png")
+    http_server.slow_first_byte("/wait", image("PNG", 421), "image/png", delay=30)
+    http_server.drip("/drip", image("PNG", 422) + b"\0" * 2000, "image/png", interval=0.02)
+    csv_path = write_csv(tmp_path / "u.csv", [(http_server.url(p), "k") for p in ["/f", "/wait", "/drip"]])
+    out = tmp_path / "out"
+    env = {**os.environ, "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    proc = subprocess.Popen([str(_mobilegen()), "dataset", "fetch", str(csv_path), "--out", str(out),
+                             "--timeout", "30", "--deadline", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 15
+        while not (http_server.hits["/wait"] and http_server.hits["/drip"] and http_server.hits["/f"]) and time.monotonic() < end:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert elapsed < 2.0
+    assert "interrupted: run the same command again to resume" in stderr and "Traceback" not in stderr
+    assert list(class_files(out)) == [f"k/{sha_name(image('PNG', 420), '.png')}"]
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def fetch_cmd(
     skipped or failed, with the reason) is also written to OUT/fetch-report.json.
 
     Exit status: 0 when no row failed, 1 when at least one did (re-run to retry those), 2 for bad
-    input (a missing CSV, bad options).
+    input (a missing CSV, bad options), 130 when interrupted (Ctrl-C; re-run to resume).
     """
     bars = []  # the progress bar, made on the first row (fetch_urls counts the rows)
     done = [0]
@@ -55,6 +55,9 @@ def fetch_cmd(
         report = fetch_mod.fetch_urls(urls, out, jobs=jobs, timeout=timeout, deadline=deadline, retries=retries,
                                       max_bytes=max_bytes, formats=WEB_FORMATS, min_side=min_side,
                                       on_progress=on_progress if sys.stderr.isatty() else None)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: run the same command again to resume (rows done so far are kept in {out})", err=True)
+        raise typer.Exit(130) from None
     finally:
         if bars:
             bars[0].__exit__(None, None, None)

@@ -51,6 +51,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +410,17 @@ def _set_read_timeout(resp, seconds: float) -> None:
         pass
 
 
+def _tracked(base: type, fetcher: "_Fetcher") -> type:
+    """`base` (an http.client connection class) that hands each socket it opens to the fetcher."""
+
+    class Tracked(base):
+        def connect(self):
+            super().connect()
+            fetcher.track(self.sock)
+
+    return Tracked
+
+
 @dataclass
 class _Fetcher:
     partial_dir: Path
@@ -422,21 +434,46 @@ class _Fetcher:
     min_side: int
     cancel: threading.Event = field(default_factory=threading.Event)
     _opener: urllib.request.OpenerDirector = field(init=False)
-    _live: set = field(default_factory=set)  # responses being read, shut down on cancel
     _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        # Only what http/https need (urllib's default opener also reads file:, ftp: and data:
+        # URLs): a scheme check that was ever skipped still could not read a local file.
+        self._sockets: weakref.WeakSet = weakref.WeakSet()  # every connection's socket, for abort()
+        http_conn, https_conn = _tracked(http.client.HTTPConnection, self), _tracked(http.client.HTTPSConnection, self)
+
+        class _HTTP(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(http_conn, req)
+
+        class _HTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                kw = {"context": self._context}
+                if getattr(self, "_check_hostname", None) is not None:  # Python < 3.12
+                    kw["check_hostname"] = self._check_hostname
+                return self.do_open(https_conn, req, **kw)
+
+        self._opener = urllib.request.OpenerDirector()
+        for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), _HTTP(), _HTTPS(),
+                        urllib.request.HTTPDefaultErrorHandler(), _NoRedirect(), urllib.request.HTTPErrorProcessor()):
+            self._opener.add_handler(handler)
+
+    def track(self, sock) -> None:
+        with self._live_lock:
+            self._sockets.add(sock)
+        if self.cancel.is_set():
+            self.abort()
 
     def abort(self) -> None:
-        """Stop every download now (Ctrl-C): the workers' sockets are shut down."""
+        """Stop every download now (Ctrl-C): every open connection is shut down, so a worker
+        waiting for a first byte or a slow body returns at once instead of at its deadline."""
         self.cancel.set()
         with self._live_lock:
-            live = list(self._live)
-        for resp in live:
+            live = list(self._sockets)
+        for sock in live:
             try:
-                resp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
-            except (AttributeError, OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
                 pass
 
     def __call__(self, task: _Task) -> _Downloaded | None:
@@ -524,33 +561,29 @@ class _Fetcher:
             raise _Failure(f"Content-Length {length} bytes, over the limit of {self.max_bytes}")
         digest = hashlib.sha256()
         size = 0
-        with self._live_lock:
-            self._live.add(resp)
-        try:
-            with open(partial, "wb") as f:
-                while True:
-                    if self.cancel.is_set():
-                        raise _Failure("interrupted")
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        raise _Failure(f"over the {self.deadline:g} s deadline ({size} bytes by then)")
-                    _set_read_timeout(resp, min(self.timeout, left))
-                    try:
-                        chunk = resp.read1(READ_CHUNK)
-                    except Exception as e:
-                        if isinstance(e, (TimeoutError, socket.timeout)) and time.monotonic() >= end - 0.01:
-                            raise _Failure(f"over the {self.deadline:g} s deadline ({size} bytes by then)") from None
-                        raise _network_failure(e, self.timeout) from None
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise _Failure(f"over the limit of {self.max_bytes} bytes (stopped reading at {size})")
-                    digest.update(chunk)
-                    f.write(chunk)
-        finally:
-            with self._live_lock:
-                self._live.discard(resp)
+        with open(partial, "wb") as f:
+            while True:
+                if self.cancel.is_set():
+                    raise _Failure("interrupted")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise _Failure(f"over the {self.deadline:g} s deadline ({size} bytes by then)")
+                _set_read_timeout(resp, min(self.timeout, left))
+                try:
+                    chunk = resp.read1(READ_CHUNK)
+                except Exception as e:
+                    if isinstance(e, (TimeoutError, socket.timeout)) and time.monotonic() >= end - 0.01:
+                        raise _Failure(f"over the {self.deadline:g} s deadline ({size} bytes by then)") from None
+                    raise _network_failure(e, self.timeout) from None
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _Failure(f"over the limit of {self.max_bytes} bytes (stopped reading at {size})")
+                digest.update(chunk)
+                f.write(chunk)
+        if self.cancel.is_set():  # abort() ends a body early: never take that for the whole file
+            raise _Failure("interrupted")
         if length is not None and size < length:
             raise _Failure(f"connection closed after {size} of {length} bytes", transient=True)
         return digest.digest(), size
