@@ -4,8 +4,10 @@ and the simulator-vs-LiteRT check."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +137,16 @@ def tensor_mismatches(
             if rel > float_rtol:
                 problems.append(f"{place}: relative error {rel:.3g} > {float_rtol}")
     return problems
+
+
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module, loaded once per process: the benchmarks are scripts run
+    from the repository root, not a package, and some tests reuse their data generators."""
+    key = f"mobilegen_bench_{name}"
+    if key not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module  # before exec: dataclasses look their module up by name
+        spec.loader.exec_module(module)
+    return sys.modules[key]

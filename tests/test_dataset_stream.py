@@ -23,7 +23,6 @@ The data comes from benchmarks/dataset.py's generators (the benchmark's own).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import subprocess
@@ -34,20 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import load_benchmark
 from tests.http_fixture import LocalServer
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("mobilegen_bench_dataset", ROOT / "benchmarks" / "dataset.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bench = _load_bench()
+bench = load_benchmark("dataset")
 
 N = 60  # images in the small run; the large run has 8N
 SIZE = 128  # pixels a side

@@ -10,7 +10,6 @@ listing the classes. A Labelme import's output is read by train's own scan_folde
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,19 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import require
+from tests.harness import load_benchmark, require
 from tests.http_fixture import LocalServer
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("mobilegen_bench_dataset", ROOT / "benchmarks" / "dataset.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def mobilegen(*args, ok=(0,)) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("mobilegen")
@@ -46,7 +34,7 @@ def test_fetched_checked_split_folder_trains_unchanged(tmp_path):
     require("tensorflow")
     from mobilegen.data.folder import scan_folder
 
-    bench = _load_bench()
+    bench = load_benchmark("dataset")
     src = bench.generate_folder(tmp_path / "src", 33, classes=3, size=32, near=0.1, exact=0.0, corrupt=0.03, tiny=0.0)
     assert (src.near, src.corrupt) == (3, 1)
     with LocalServer() as srv:
